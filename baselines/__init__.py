@@ -1,0 +1,1 @@
+"""Reference editors (identity, oracle) and baseline models (InstructPix2Pix, LGIE)."""
