@@ -93,7 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     results, paths = [], []
     for task in tasks:
         res = run_task(model, task, seeds=seeds, limit=args.limit, batch_size=args.batch_size,
-                       device=args.device, cache_dir=args.cache_dir, progress=not args.no_progress)
+                       device=args.device, cache_dir=args.cache_dir, progress=not args.no_progress,
+                       data_dir=args.data_dir)
         if args.output and not group:
             path = Path(args.output)
         else:
@@ -119,7 +120,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise UsageError(f"score takes one task, {args.task!r} is a group")
     if not Path(args.outputs).is_dir():
         raise UsageError(f"outputs folder not found: {args.outputs}")
-    res = score_task(task, args.outputs, seeds=_seeds(args.seeds), limit=args.limit, name=args.name)
+    res = score_task(task, args.outputs, seeds=_seeds(args.seeds), limit=args.limit, name=args.name,
+                     data_dir=args.data_dir)
     path = Path(args.output) if args.output else Path(RESULTS_DIR) / "scored" / f"{task.name}.json"
     write_result(path, res)
     print(_summary_line(res), file=sys.stderr)
@@ -138,7 +140,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.dir)
     n = 0
     for task in expand_tasks(args.task):
-        for item in load_samples(task, args.limit):
+        for item in load_samples(task, args.limit, args.data_dir):
             if not isinstance(item, EditSample):
                 print(f"skipped {item.id}: {item.error}", file=sys.stderr)
                 continue
@@ -198,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"default {RESULTS_DIR}/<model>-<preset>/<task>.json")
     r.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR, help="per-sample output store")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--data-dir", default=None, help="where the benchmark's files were unpacked "
+                   "(real benchmarks; the synth suite needs none)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("score", help="score pre-made edits (model-free mode)")
@@ -207,12 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--name", default=None, help="name for the model row (default: outputs:<dir>)")
     s.add_argument("--output", default=None, help="result JSON path")
+    s.add_argument("--data-dir", default=None, help="where the benchmark's files were unpacked "
+                   "(real benchmarks; the synth suite needs none)")
     s.set_defaults(func=cmd_score)
 
     e = sub.add_parser("export", help="write a task's samples as PNG + JSON for model-free use")
     e.add_argument("--task", required=True)
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("dir")
+    e.add_argument("--data-dir", default=None, help="where the benchmark's files were unpacked "
+                   "(real benchmarks; the synth suite needs none)")
     e.set_defaults(func=cmd_export)
 
     ls = sub.add_parser("list", help="list registered names")

@@ -24,7 +24,7 @@ import resource
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,10 +62,15 @@ class Failure:
 
 
 # --------------------------------------------------------------------------- 1. samples
-def load_samples(task: TaskSpec, limit: int | None = None) -> list[EditSample | FailedSample]:
+def load_samples(task: TaskSpec, limit: int | None = None,
+                 data_dir: str | None = None) -> list[EditSample | FailedSample]:
+    """The task's dataset items. ``data_dir`` (where the user unpacked a real benchmark) is
+    passed to the loader only when given, so loaders of embedded data need not accept it."""
     spec = dict(task.dataset)
     name = spec.pop("name")
     loader = DATASETS.get(name)
+    if data_dir is not None:
+        spec["data_dir"] = data_dir
     items = list(loader(**spec, limit=limit))
     ids = [it.id for it in items]
     if len(set(ids)) != len(ids):
@@ -291,12 +296,13 @@ def assemble(task: TaskSpec, model_block: dict[str, Any], seeds: Sequence[int],
 
 def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = None,
              limit: int | None = None, batch_size: int = 8, device: str = "cpu",
-             cache_dir: str = DEFAULT_CACHE_DIR, progress: bool = True) -> dict[str, Any]:
+             cache_dir: str = DEFAULT_CACHE_DIR, progress: bool = True,
+             data_dir: str | None = None) -> dict[str, Any]:
     """Run ``model`` on ``task`` under the protocol and return the result dict."""
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
     seeds = list(task.seeds if seeds is None else seeds)
-    items = load_samples(task, limit)
+    items = load_samples(task, limit, data_dir)
     scored = scored_samples(task, items)
     store = OutputStore(cache_dir, task.name, task.store_hash, model.name, model.preset,
                         model.config_hash, model.weights_sha256)
@@ -352,7 +358,8 @@ def find_output_layout(outputs_dir, seeds: Sequence[int] | None) -> dict[int, An
 
 
 def score_task(task: TaskSpec, outputs_dir, *, seeds: Sequence[int] | None = None,
-               limit: int | None = None, name: str | None = None) -> dict[str, Any]:
+               limit: int | None = None, name: str | None = None,
+               data_dir: str | None = None) -> dict[str, Any]:
     """Score pre-made edits (``DIR/<seed>/<sample_id>.png`` or ``DIR/<sample_id>.png``)."""
     from pathlib import Path
 
@@ -362,7 +369,7 @@ def score_task(task: TaskSpec, outputs_dir, *, seeds: Sequence[int] | None = Non
 
     layout = find_output_layout(outputs_dir, seeds)
     seeds = sorted(layout)
-    items = load_samples(task, limit)
+    items = load_samples(task, limit, data_dir)
     scored = scored_samples(task, items)
     samples: dict[str, EditSample] = {}
     failures: list[Failure] = []
@@ -398,7 +405,3 @@ def score_task(task: TaskSpec, outputs_dir, *, seeds: Sequence[int] | None = Non
               "n_timed_edits": 0}
     return assemble(task, model_block, seeds, items, scored, scores, metrics, failures, timing,
                     {"reused": read, "computed": 0}, limit)
-
-
-def iter_export(task: TaskSpec, limit: int | None = None) -> Iterable[EditSample | FailedSample]:
-    yield from load_samples(task, limit)

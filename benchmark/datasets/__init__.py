@@ -1,0 +1,1 @@
+"""Dataset loaders: one module per benchmark format, plus ``synth``, the embedded default."""
