@@ -233,24 +233,34 @@ def build_metrics(task: TaskSpec) -> dict[str, Metric]:
 def score_all(metrics: dict[str, Metric], samples: dict[str, EditSample], scored: Sequence[str],
               seeds: Sequence[int], fetch: Callable[[int, str], tuple[Image.Image, str | None] | None],
               failures: list[Failure]) -> dict[str, dict[int, dict[str, float]]]:
-    """``scores[metric][seed][sample_id]``; samples with no output are left out (already failed)."""
+    """``scores[metric][seed][sample_id]``; samples with no output are left out (already failed).
+
+    Each metric sees all of a seed's outputs in one call, so learned metrics can batch; if that
+    call raises, the seed is rescored one sample at a time and only the raising samples fail.
+    """
     scores: dict[str, dict[int, dict[str, float]]] = {k: {s: {} for s in seeds} for k in metrics}
     for seed in seeds:
+        items: list[MetricInput] = []
         for sid in scored:
             sample = samples.get(sid)
             if sample is None:
                 continue
             got = fetch(seed, sid)
-            if got is None:
-                continue
-            item = MetricInput(output=got[0], sample=sample, expressive=got[1])
-            for key, metric in metrics.items():
-                try:
-                    value = metric.score([item])[0]
-                except Exception as exc:  # noqa: BLE001 - one sample must not end the run
-                    failures.append(Failure(sid, seed, f"metric {key}: {one_line(exc)}"))
-                    value = math.nan
-                scores[key][seed][sid] = float(value)
+            if got is not None:
+                items.append(MetricInput(output=got[0], sample=sample, expressive=got[1]))
+        for key, metric in metrics.items():
+            try:
+                values = metric.score(items)
+            except Exception:  # noqa: BLE001 - find the sample(s) at fault
+                values = []
+                for item in items:
+                    try:
+                        values.append(metric.score([item])[0])
+                    except Exception as exc:  # noqa: BLE001 - one sample must not end the run
+                        failures.append(Failure(item.sample.id, seed, f"metric {key}: {one_line(exc)}"))
+                        values.append(math.nan)
+            for item, value in zip(items, values):
+                scores[key][seed][item.sample.id] = float(value)
     return scores
 
 

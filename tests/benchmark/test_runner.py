@@ -169,3 +169,30 @@ def test_final_turn_feeds_the_models_own_output(tmp_path, cache_dir):
         assert np.abs(t2 - t1).mean() < 0.5 * np.abs(t2 - src2).mean()
     finally:
         DATASETS.unregister("test-sessions")
+
+
+def test_a_metric_failing_on_one_sample_fails_only_that_sample(tmp_path, cache_dir):
+    from benchmark.metrics.l1 import L1
+    from benchmark.registry import METRICS
+
+    class PickyL1(L1):
+        key = "picky"
+
+        def score_one(self, item):
+            if item.sample.id == "p03":
+                raise ValueError("cannot score this one")
+            return super().score_one(item)
+
+    METRICS.register("picky", PickyL1, overwrite=True)
+    try:
+        spec = {"name": "t-picky", "version": 1, "dataset": {"name": "_helpers:plain_dataset"},
+                "metrics": ["l1", "picky"], "settings": {}, "seeds": [0, 1]}
+        path = tmp_path / "t-picky.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        res = run_task(NoiseEditor(), get_task(str(path)), cache_dir=cache_dir, progress=False)
+        assert res["metrics"]["picky"]["n_scored"] == [11, 11]
+        assert res["metrics"]["l1"]["n_scored"] == [12, 12]
+        assert [(f["sample_id"], f["error"]) for f in res["failures"]] == \
+            [("p03", "metric picky: ValueError: cannot score this one")] * 2
+    finally:
+        METRICS.unregister("picky")

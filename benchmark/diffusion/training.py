@@ -1,0 +1,53 @@
+"""The InstructPix2Pix training step, shared by every diffusion editor here.
+
+Conventions of diffusers' ``examples/instruct_pix2pix/train_instruct_pix2pix.py`` (after Brooks
+et al. 2023, section 3.2):
+- target latents: ``vae.encode(target).latent_dist.sample() * scaling_factor``;
+- source latents: ``vae.encode(source).latent_dist.mode()``, unscaled, concatenated to the noisy
+  latents along channels;
+- DDPM forward noising at a uniformly drawn timestep; the loss is the MSE to the scheduler's
+  prediction target (ε or v);
+- conditioning dropout with probability p = 0.05 each: one uniform draw r per sample;
+  r < 2p drops the instruction (replaced by the null condition), p <= r < 3p drops the image
+  (zeroed latents) — so 5% text only, 5% both, 5% image only, as the paper says.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def conditioning_dropout(cond: torch.Tensor, null_cond: torch.Tensor, image_latents: torch.Tensor,
+                         generator: torch.Generator | None, p: float = 0.05):
+    """Apply InstructPix2Pix's conditioning dropout; returns (cond, image_latents)."""
+    bsz = cond.shape[0]
+    r = torch.rand(bsz, generator=generator, device="cpu").to(cond.device)
+    drop_text = (r < 2 * p).view(bsz, 1, 1)
+    cond = torch.where(drop_text, null_cond.expand_as(cond).to(cond.dtype), cond)
+    keep_image = 1.0 - ((r >= p) & (r < 3 * p)).to(image_latents.dtype)
+    return cond, image_latents * keep_image.view(bsz, 1, 1, 1)
+
+
+def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: torch.Tensor,
+                   cond: torch.Tensor, null_cond: torch.Tensor, generator: torch.Generator | None,
+                   dropout_p: float = 0.05) -> torch.Tensor:
+    """One InstructPix2Pix loss on a batch (images B x 3 x H x W in [-1, 1])."""
+    latents = vae.encode(target).latent_dist.sample(generator=generator) * vae.config.scaling_factor
+    image_latents = vae.encode(source).latent_dist.mode()
+    noise = torch.randn(latents.shape, generator=generator, device="cpu").to(latents)
+    bsz = latents.shape[0]
+    timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (bsz,),
+                              generator=generator, device="cpu").to(latents.device)
+    noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+    cond, image_latents = conditioning_dropout(cond, null_cond, image_latents, generator, dropout_p)
+    pred = unet(torch.cat([noisy, image_latents], dim=1), timesteps,
+                encoder_hidden_states=cond, return_dict=False)[0]
+    kind = noise_scheduler.config.prediction_type
+    if kind == "epsilon":
+        goal = noise
+    elif kind == "v_prediction":
+        goal = noise_scheduler.get_velocity(latents, noise, timesteps)
+    else:
+        raise ValueError(f"unsupported prediction_type {kind!r}")
+    return F.mse_loss(pred.float(), goal.float())
