@@ -43,6 +43,7 @@ __all__ = [
     "Rendered",
     "render",
     "render_float",
+    "check_render",
     "quantise",
     "random_scene",
     "random_background",
@@ -51,6 +52,9 @@ __all__ = [
     "shape_colours_for",
     "colour_distance",
     "article",
+    "weighted_index",
+    "weighted_order",
+    "sample_cells",
 ]
 
 # Distinct under a 0.35 Euclidean distance in unit RGB, except orange/yellow and purple/grey,
@@ -114,8 +118,34 @@ def _pick(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
     return seq[int(rng.integers(len(seq)))]
 
 
+def weighted_index(rng: np.random.Generator, weights: Sequence[float]) -> int:
+    """Index drawn with probability proportional to ``weights`` (one uniform draw)."""
+    u = float(rng.random()) * sum(weights)
+    acc = 0.0
+    for i, w in enumerate(weights):
+        acc += w
+        if u < acc:
+            return i
+    return len(weights) - 1
+
+
+def weighted_order(rng: np.random.Generator, weights: Sequence[float]) -> list[int]:
+    """A random order of all indices, earlier for heavier weights (Efraimidis-Spirakis keys)."""
+    u = rng.random(len(weights))
+    keys = [math.log(float(x) + 1e-300) / w for x, w in zip(u, weights)]
+    return sorted(range(len(weights)), key=lambda i: -keys[i])
+
+
+def sample_cells(rng: np.random.Generator, n: int) -> list[int]:
+    """``n`` distinct grid cells."""
+    return [int(c) for c in rng.permutation(9)[:n]]
+
+
 def colour_distance(a: str, b: str) -> float:
     return float(np.sqrt(np.sum((_RGB[a] - _RGB[b]) ** 2)))
+
+
+_FAR_FROM = {a: tuple(b for b in COLOURS if colour_distance(a, b) >= MIN_CONTRAST) for a in COLOURS}
 
 
 def cell_centre(cell: int) -> tuple[float, float]:
@@ -175,7 +205,8 @@ class Shape:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Shape":
-        return cls(str(d["kind"]), str(d["colour"]), str(d["size"]), int(d["cell"]), float(d["x"]), float(d["y"]))
+        return cls(str(d["kind"]), str(d["colour"]), str(d["size"]), int(d["cell"]),
+                   float(d["x"]), float(d["y"]))
 
 
 @dataclass(frozen=True)
@@ -222,7 +253,8 @@ class Background:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Background":
         seed = d.get("seed")
-        return cls(str(d["kind"]), tuple(str(c) for c in d["colours"]), d.get("direction"), None if seed is None else int(seed))
+        return cls(str(d["kind"]), tuple(str(c) for c in d["colours"]), d.get("direction"),
+                   None if seed is None else int(seed))
 
 
 _GRADIENT_ENDS = {
@@ -250,14 +282,29 @@ class Scene:
     background: Background
     shapes: tuple[Shape, ...] = ()
 
-    def caption(self, *, positions: bool = True, only: Sequence[int] | None = None) -> str:
+    def __hash__(self) -> int:
+        # Scenes key the render caches; hashing every nested dataclass again each time was a
+        # sizeable share of generation time.
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.background, self.shapes))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def caption(self, *, positions: bool = True, only: Sequence[int] | None = None,
+                max_words: int = 50) -> str:
         """``"a large red square in the centre and a small blue circle at the top left on a white
-        background"``; objects in reading order (by grid cell)."""
+        background"``; objects in reading order (by grid cell). Positions are dropped when the
+        caption would exceed ``max_words`` (CLIP reads 77 tokens)."""
         idx = range(len(self.shapes)) if only is None else only
         objs = sorted((self.shapes[i] for i in idx), key=lambda s: s.cell)
         if not objs:
             return f"{self.background.caption()} with no shapes"
-        return f"{_join([article(s.noun(position=positions)) for s in objs])} on {self.background.caption()}"
+        objects = _join([article(s.noun(position=positions)) for s in objs])
+        text = f"{objects} on {self.background.caption()}"
+        if positions and len(text.split()) > max_words:
+            return self.caption(positions=False, only=only)
+        return text
 
     def replace_shape(self, i: int, shape: Shape | None) -> "Scene":
         shapes = list(self.shapes)
@@ -309,9 +356,12 @@ class View:
                 return name
         return f"point ({self.cx:.2f}, {self.cy:.2f})"
 
-    def contains(self, x: float, y: float) -> bool:
-        half = 0.5 / self.zoom
-        return abs(x - self.cx) <= half and abs(y - self.cy) <= half
+    def shows(self, shape: "Shape") -> bool:
+        """Whether at least half of the shape's bounding box lies in the window."""
+        half, e = 0.5 / self.zoom, shape.extent
+        ox = min(shape.x + e, self.cx + half) - max(shape.x - e, self.cx - half)
+        oy = min(shape.y + e, self.cy + half) - max(shape.y - e, self.cy - half)
+        return ox > 0 and oy > 0 and ox * oy >= 0.5 * (2 * e) ** 2
 
     def to_dict(self) -> dict[str, Any]:
         return {"zoom": self.zoom, "cx": self.cx, "cy": self.cy, "region": self.region}
@@ -336,12 +386,11 @@ def random_background(rng: np.random.Generator, *, kinds: Sequence[str] = BACKGR
     """A random background; two-colour backgrounds use clearly distinct colours."""
     if weights is None:
         weights = [_BG_WEIGHTS[k] for k in kinds]
-    p = np.asarray(weights, np.float64)
-    kind = kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
+    kind = kinds[weighted_index(rng, weights)]
     c1 = _pick(rng, COLOURS)
     if kind == "solid":
         return Background("solid", (c1,))
-    c2 = _pick(rng, [c for c in COLOURS if colour_distance(c, c1) >= MIN_CONTRAST])
+    c2 = _pick(rng, _FAR_FROM[c1])
     if kind in ("gradient", "stripes"):
         return Background(kind, (c1, c2), _pick(rng, DIRECTIONS))
     if kind == "checker":
@@ -352,28 +401,23 @@ def random_background(rng: np.random.Generator, *, kinds: Sequence[str] = BACKGR
 _BG_WEIGHTS = {"solid": 0.4, "gradient": 0.2, "stripes": 0.12, "checker": 0.12, "noise": 0.16}
 
 
-def _bg_probe_colours(bg: Background) -> list[np.ndarray]:
-    cols = [_RGB[c] for c in bg.colours]
-    if bg.kind in ("gradient", "noise"):
-        cols.append(0.5 * (cols[0] + cols[1]))
-    return cols
+@lru_cache(maxsize=1024)
+def _shape_colours(kind: str, colours: tuple[str, ...]) -> tuple[str, ...]:
+    probes = [tuple(float(v) for v in _RGB[c]) for c in colours]
+    if kind in ("gradient", "noise"):
+        probes.append(tuple(0.5 * (a + b) for a, b in zip(probes[0], probes[1])))
+    return tuple(c for c in COLOURS
+                 if all(math.dist([float(v) for v in _RGB[c]], p) >= MIN_CONTRAST for p in probes))
 
 
 def shape_colours_for(bg: Background, exclude: Sequence[str] = ()) -> list[str]:
     """Colours that stand out against every colour of ``bg`` (a pre-filter; ``scene_ok`` has the
     final word, e.g. for the colour a gradient takes under a shape)."""
-    probes = _bg_probe_colours(bg)
-    out = []
-    for c in COLOURS:
-        if c in exclude:
-            continue
-        rgb = _RGB[c]
-        if all(float(np.sqrt(np.sum((rgb - p) ** 2))) >= MIN_CONTRAST for p in probes):
-            out.append(c)
-    return out
+    return [c for c in _shape_colours(bg.kind, bg.colours) if c not in exclude]
 
 
-def make_shape(kind: str, colour: str, size: str, cell: int, rng: np.random.Generator | None = None) -> Shape:
+def make_shape(kind: str, colour: str, size: str, cell: int,
+               rng: np.random.Generator | None = None) -> Shape:
     """A shape in ``cell``: jittered when ``rng`` is given, else at the cell centre; kept inside
     the image."""
     cx, cy = cell_centre(cell)
@@ -393,7 +437,7 @@ def random_scene(rng: np.random.Generator, *, n_shapes: int | Sequence[int] | No
     for _ in range(max_tries):
         bg = background if background is not None else random_background(rng)
         if n_shapes is None:
-            n = int(rng.choice(4, p=[0.15, 0.3, 0.3, 0.25])) + 1
+            n = weighted_index(rng, (0.15, 0.3, 0.3, 0.25)) + 1
         elif isinstance(n_shapes, int):
             n = n_shapes
         else:
@@ -401,9 +445,9 @@ def random_scene(rng: np.random.Generator, *, n_shapes: int | Sequence[int] | No
         colours = shape_colours_for(bg)
         if not colours:
             continue
-        cells = rng.choice(9, size=n, replace=False)
         shapes = tuple(
-            make_shape(_pick(rng, KINDS), _pick(rng, colours), _pick(rng, SIZE_CLASSES), int(c), rng) for c in cells
+            make_shape(_pick(rng, KINDS), _pick(rng, colours), _pick(rng, SIZE_CLASSES), c, rng)
+            for c in sample_cells(rng, n)
         )
         scene = Scene(bg, shapes)
         if scene_ok(scene):
@@ -572,7 +616,16 @@ def _background_image_uncached(bg: Background, size: int, view: View) -> np.ndar
     else:
         wx = _noise_weights(ux)
         wy = _noise_weights(uy.ravel())
-        a = (wy @ _noise_lattice(int(bg.seed)) @ wx.T).astype(np.float32)
+        lat = _noise_lattice(int(bg.seed))
+        # Separable interpolation with explicit sums rather than BLAS matmul, whose summation
+        # order (hence last bits) may vary between builds.
+        rows = wy[:, 0:1] * lat[0]
+        for i in range(1, NOISE_CELLS + 1):
+            rows = rows + wy[:, i:i + 1] * lat[i]
+        acc = rows[:, 0:1] * wx[:, 0]
+        for j in range(1, NOISE_CELLS + 1):
+            acc = acc + rows[:, j:j + 1] * wx[:, j]
+        a = acc.astype(np.float32)
     a = a[..., None]
     np.multiply(c0, np.float32(1) - a, out=img)
     img += c1 * a
@@ -633,9 +686,13 @@ class Rendered:
                     continue
                 if vis is a:
                     vis = a.copy()
-                vis[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] *= np.float32(1) - b[iy0 - v0:iy1 - v0, ix0 - u0:ix1 - u0]
-            total = float(a.sum())
-            out.append(float(vis.sum()) / total if total > 0 else 0.0)
+                above = b[iy0 - v0:iy1 - v0, ix0 - u0:ix1 - u0]
+                vis[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] *= np.float32(1) - above
+            total = float(a.sum(dtype=np.float64))
+            if vis is a:
+                out.append(1.0)
+            else:
+                out.append(float(vis.sum(dtype=np.float64)) / total if total > 0 else 0.0)
         return out
 
     def object_mask(self, i: int) -> np.ndarray:
@@ -652,7 +709,8 @@ class Rendered:
         return t > 0
 
 
-def render_float(scene: Scene, size: int = 64, view: View | Sequence[float] | Mapping[str, float] | None = None) -> Rendered:
+def render_float(scene: Scene, size: int = 64,
+                 view: View | Sequence[float] | Mapping[str, float] | None = None) -> Rendered:
     """Render ``scene`` in float32 (not quantised), keeping per-shape coverage."""
     view = _as_view(view)
     ux, uy = _axes(size, view)
@@ -674,7 +732,8 @@ def render_float(scene: Scene, size: int = 64, view: View | Sequence[float] | Ma
         X = ux[x0:x1].reshape(1, -1) - np.float32(s.x)
         Y = uy[y0:y1] - np.float32(s.y)
         a = np.float32(0.5) - _SDF[s.kind](X, Y, s.radius) * np.float32(scale)
-        np.clip(a, 0, 1, out=a)
+        np.maximum(a, 0, out=a)
+        np.minimum(a, 1, out=a)
         sub = img[y0:y1, x0:x1]
         a3 = a[..., None]
         sub *= np.float32(1) - a3
@@ -683,9 +742,22 @@ def render_float(scene: Scene, size: int = 64, view: View | Sequence[float] | Ma
     return Rendered(img, bg, regions, size)
 
 
+@lru_cache(maxsize=64)
+def check_render(scene: Scene, view: View | None = None) -> Rendered:
+    """``render_float`` at ``CHECK_SIZE``, memoised: validity checks and the 64-px output of a
+    sample share one render. The arrays are read-only."""
+    r = render_float(scene, CHECK_SIZE, view)
+    r.image.setflags(write=False)
+    return r
+
+
 def quantise(img: np.ndarray) -> np.ndarray:
     """float image in [0, 1] -> uint8, ``round(clip(img, 0, 1) * 255)``."""
-    return np.round(np.clip(img, 0, 1) * np.float32(255)).astype(np.uint8)
+    # clip(x * 255, 0, 255) equals clip(x, 0, 1) * 255 bit for bit, with one temporary fewer
+    t = np.multiply(img, np.float32(255))
+    np.maximum(t, 0, out=t)
+    np.minimum(t, 255, out=t)
+    return np.round(t, out=t).astype(np.uint8)
 
 
 def render(scene: Scene, size: int = 64, *, view: View | Sequence[float] | Mapping[str, float] | None = None
@@ -708,7 +780,7 @@ def scene_ok(scene: Scene, rendered: Rendered | None = None) -> bool:
     background under it (90% of its interior pixels differ from it by >= 0.25 in unit RGB)."""
     if len({s.cell for s in scene.shapes}) != len(scene.shapes):
         return False
-    r = rendered if rendered is not None else render_float(scene, CHECK_SIZE)
+    r = rendered if rendered is not None else check_render(scene)
     for frac in r.visible_fractions():
         if frac < MIN_VISIBLE:
             return False
@@ -717,11 +789,11 @@ def scene_ok(scene: Scene, rendered: Rendered | None = None) -> bool:
             return False
         y0, y1, x0, x1, a = reg
         inside = a > 0.5
-        n_in = int(inside.sum())
+        n_in = int(np.count_nonzero(inside))
         if n_in == 0:
             return False
         diff = r.background[y0:y1, x0:x1][inside] - _RGB[s.colour]
         far = np.einsum("ij,ij->i", diff, diff) >= np.float32(0.0625)
-        if int(far.sum()) < 0.9 * n_in:
+        if int(np.count_nonzero(far)) < 0.9 * n_in:
             return False
     return True
