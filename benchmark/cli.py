@@ -67,7 +67,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
 def _summary_line(res: dict[str, Any]) -> str:
     t = res["timing"]
     sec = t.get("seconds_per_edit")
-    speed = f"{sec:.4f} s/edit" if sec is not None else "no timing"
+    speed = f"{sec:.3g} s/edit" if sec is not None else "no timing"
     return (f"{res['task']['name']}: {res['protocol']['n_samples']} samples x "
             f"{len(res['protocol']['seeds'])} seeds, {len(res['failures'])} failures, "
             f"cache reused {res['cache']['reused']} / computed {res['cache']['computed']}, {speed}")
@@ -95,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         res = run_task(model, task, seeds=seeds, limit=args.limit, batch_size=args.batch_size,
                        device=args.device, cache_dir=args.cache_dir, progress=not args.no_progress,
                        data_dir=args.data_dir)
-        if args.output and not group:
+        if args.output and not group and not Path(args.output).is_dir():
             path = Path(args.output)
         else:
             base = Path(args.output) if args.output else Path(RESULTS_DIR) / f"{model.name}-{model.preset}"
@@ -153,6 +153,24 @@ def cmd_export(args: argparse.Namespace) -> int:
             atomic_write_json(d / "sample.json", {"task": task.name, **item.describe()})
             n += 1
     print(f"exported {n} samples to {out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from benchmark.registry import MODELS
+
+    factory = MODELS.get(args.model)
+    trainer = getattr(factory, "train", None)
+    if trainer is None:
+        raise UsageError(f"model {args.model!r} has no training recipe")
+    command = " ".join(["editbench", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith(
+        ("editbench", "__main__.py")) else f"editbench train --model {args.model} --preset {args.preset}"
+    manifest = trainer(preset=args.preset, output_dir=args.output_dir, steps=args.steps,
+                       batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+                       device=args.device, resume=args.resume, command=command,
+                       data_dir=args.data_dir)
+    print(f"trained {args.model} ({args.preset}): {manifest.get('steps')} steps, final loss "
+          f"{manifest.get('final_loss')}, {manifest.get('wall_seconds')} s")
     return 0
 
 
@@ -222,6 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir", default=None, help="where the benchmark's files were unpacked "
                    "(real benchmarks; the synth suite needs none)")
     e.set_defaults(func=cmd_export)
+
+    t = sub.add_parser("train", help="train a model preset (tiny presets run on a CPU)")
+    t.add_argument("--model", required=True)
+    t.add_argument("--preset", default="tiny")
+    t.add_argument("--output-dir", default=None, help="checkpoint folder (default: the shipped one)")
+    t.add_argument("--steps", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    t.add_argument("--resume", action="store_true", help="continue from the last training state")
+    t.add_argument("--data-dir", default=None, help="training data folder (full-size presets)")
+    t.set_defaults(func=cmd_train)
 
     ls = sub.add_parser("list", help="list registered names")
     ls.add_argument("what", choices=["models", "tasks", "metrics", "backbones", "datasets"])

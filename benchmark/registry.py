@@ -130,6 +130,7 @@ MODELS = Registry(
     {
         "identity": "baselines.reference:IdentityEditor",
         "oracle": "baselines.reference:OracleEditor",
+        "instruct-pix2pix": "baselines.instruct_pix2pix:InstructPix2Pix",
     },
 )
 

@@ -1,0 +1,123 @@
+"""Checkpoints as safetensors plus a JSON manifest; never pickles.
+
+A shipped checkpoint folder holds ``<module>.safetensors`` files, ``tokenizer.json`` where the
+model has an offline tokenizer, and ``manifest.json``: the sha256 of every file, the config needed
+to rebuild the modules, and how it was made (exact command, seed, steps, wall time, final loss).
+``weights_sha256`` of a model is the sha256 of the manifest's file table, so any changed weight
+changes it. Training state for ``--resume`` (optimizer moments, step, loss history) is stored the
+same way, with tensors in safetensors and everything else in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from benchmark.api import stable_hash
+from benchmark.files import atomic_write_json, sha256_file
+
+MANIFEST = "manifest.json"
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
+              metadata=metadata)
+    tmp.replace(path)
+
+
+def write_checkpoint(out: str | Path, modules: dict[str, torch.nn.Module], tokenizer=None,
+                     config: dict | None = None, info: dict | None = None) -> dict[str, Any]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    for name, module in modules.items():
+        path = out / f"{name}.safetensors"
+        _save_tensors(dict(module.state_dict()), path)
+        files[path.name] = sha256_file(path)
+    if tokenizer is not None:
+        from benchmark.diffusion.text import save_tokenizer
+
+        save_tokenizer(tokenizer, out / "tokenizer.json")
+        files["tokenizer.json"] = sha256_file(out / "tokenizer.json")
+    manifest = {"format": "editbench-checkpoint/1", "files": files, "config": config or {},
+                **(info or {})}
+    atomic_write_json(out / MANIFEST, json.loads(json.dumps(manifest, default=_jsonable)))
+    return manifest
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    return str(obj)
+
+
+def manifest_digest(manifest: dict) -> str:
+    return stable_hash(manifest["files"])
+
+
+def load_manifest(ckpt: str | Path, *, what: str, how: str, verify: bool = True) -> dict:
+    """The manifest of a checkpoint folder, with every file's sha256 checked; a missing or
+    altered file is one clear error naming it and the command that rebuilds the checkpoint."""
+    ckpt = Path(ckpt)
+    path = ckpt / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path} is missing; build it with `{how}`")
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    for name, digest in manifest.get("files", {}).items():
+        f = ckpt / name
+        if not f.is_file():
+            raise FileNotFoundError(f"{what}: {f} is missing; rebuild with `{how}`")
+        if verify and sha256_file(f) != digest:
+            raise ValueError(f"{what}: {f} does not match the sha256 in its manifest; "
+                             f"rebuild with `{how}`")
+    return manifest
+
+
+def load_module_weights(module: torch.nn.Module, path: str | Path) -> None:
+    state = load_file(str(path))
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not fit the model (missing {list(missing)[:3]}, "
+                         f"unexpected {list(unexpected)[:3]})")
+
+
+# ------------------------------------------------------------------ training state (resume)
+def save_training_state(work: Path, step: int, history: list, elapsed: float,
+                        unet: torch.nn.Module, text_encoder: torch.nn.Module | None,
+                        optimizer: torch.optim.Optimizer, lr_scheduler, tokenizer=None) -> None:
+    work = Path(work)
+    _save_tensors(dict(unet.state_dict()), work / "unet.safetensors")
+    if text_encoder is not None:
+        _save_tensors(dict(text_encoder.state_dict()), work / "text_encoder.safetensors")
+    opt = optimizer.state_dict()
+    tensors = {f"{idx}.{k}": v for idx, st in opt["state"].items() for k, v in st.items()
+               if isinstance(v, torch.Tensor)}
+    _save_tensors(tensors, work / "optimizer.safetensors")
+    atomic_write_json(work / "state.json", {
+        "step": step, "history": history, "elapsed": elapsed,
+        "param_groups": opt["param_groups"], "lr_scheduler": lr_scheduler.state_dict(),
+    })
+
+
+def load_training_state(work: Path, unet, text_encoder, optimizer, lr_scheduler):
+    work = Path(work)
+    meta = json.loads((work / "state.json").read_text())
+    load_module_weights(unet, work / "unet.safetensors")
+    if text_encoder is not None:
+        load_module_weights(text_encoder, work / "text_encoder.safetensors")
+    flat = load_file(str(work / "optimizer.safetensors"))
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    lr_scheduler.load_state_dict(meta["lr_scheduler"])
+    return meta["step"], meta["history"], meta["elapsed"]
