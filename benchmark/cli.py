@@ -257,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list registered names")
     ls.add_argument("what", choices=["models", "tasks", "metrics", "backbones", "datasets"])
     ls.set_defaults(func=cmd_list)
+
+    from benchmark.datasets.verify import add_cli as add_datasets_cli
+
+    add_datasets_cli(sub)
     return p
 
 

@@ -131,6 +131,8 @@ MODELS = Registry(
         "identity": "baselines.reference:IdentityEditor",
         "oracle": "baselines.reference:OracleEditor",
         "instruct-pix2pix": "baselines.instruct_pix2pix:InstructPix2Pix",
+        "lgie": "baselines.lgie:LGIE",
+        "mgie": "mgie.mgie:MGIE",
     },
 )
 
@@ -154,7 +156,16 @@ BACKBONES = Registry("backbone", "editbench.backbones", {})
 DATASETS = Registry(
     "dataset",
     "editbench.datasets",
-    {"synth": "benchmark.datasets.synth:load"},
+    {
+        "synth": "benchmark.datasets.synth:load",
+        "magicbrush": "benchmark.datasets.magicbrush:load",
+        "evr": "benchmark.datasets.evr:load",
+        "gier": "benchmark.datasets.gier:load",
+        "ma5k": "benchmark.datasets.ma5k:load",
+        "complex-multistep": "benchmark.datasets.complex_multistep:load",
+        "humanedit": "benchmark.datasets.humanedit:load",
+        "ipr2pr": "benchmark.datasets.ipr2pr:load",
+    },
 )
 
 # Task specs are data (YAML under benchmark/tasks/); plugins may point at more YAML files or at

@@ -30,7 +30,6 @@ def synth_corpus(n_per_variant: int = 2000) -> list[str]:
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
     """A CLIP-like BPE tokenizer (``transformers.PreTrainedTokenizerFast``) trained on ``texts``."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token=UNK))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
@@ -47,7 +46,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
 
 
 def wrap_tokenizer(tok):
-    from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS,
                                    unk_token=UNK, pad_token=EOS, model_max_length=MAX_LENGTH)
