@@ -46,6 +46,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
 
 
 def wrap_tokenizer(tok):
+    from transformers import PreTrainedTokenizerFast
+
 
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS,
                                    unk_token=UNK, pad_token=EOS, model_max_length=MAX_LENGTH)
