@@ -13,7 +13,7 @@ BENCH_ARGS = $(if $(PRESET),--preset $(PRESET)) $(if $(LIMIT),--limit $(LIMIT)) 
              $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DEVICE),--device $(DEVICE)) \
              $(if $(BATCH),--batch-size $(BATCH))
 
-.PHONY: install bench test test-slow speed clean
+.PHONY: install bench test test-slow speed drift clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,8 @@ $(VENV)/.installed: pyproject.toml
 
 bench: install
 	$(BIN)/editbench run --model $(MODEL) --task $(TASK) $(BENCH_ARGS)
+	$(BIN)/editbench leaderboard add results/$(MODEL)-*
+	$(BIN)/editbench leaderboard render --output build/leaderboard
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -35,5 +37,8 @@ test-slow: install
 speed: install
 	$(BIN)/python scripts/bench_synth.py
 
+drift: install
+	$(BIN)/editbench check-drift
+
 clean:
-	rm -rf .editbench-cache results
+	rm -rf .editbench-cache results build

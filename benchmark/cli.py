@@ -258,9 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("what", choices=["models", "tasks", "metrics", "backbones", "datasets"])
     ls.set_defaults(func=cmd_list)
 
+    from benchmark import adapters, leaderboard, sweep
     from benchmark.datasets.verify import add_cli as add_datasets_cli
 
-    add_datasets_cli(sub)
+    add_datasets_cli(sub)  # datasets verify
+    leaderboard.add_cli(sub)  # leaderboard {show,add,update,render}, check-drift, bundle, submit
+    sweep.add_cli(sub)  # sweep
+    adapters.add_cli(sub)  # validate-adapter
     return p
 
 

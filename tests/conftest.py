@@ -20,3 +20,11 @@ def subprocess_env():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT), env.get("PYTHONPATH", "")])
     return env
+
+
+@pytest.fixture
+def editbench():
+    """``editbench ARGS`` in-process; returns the exit code."""
+    from benchmark import cli
+
+    return lambda *argv: cli.main([str(a) for a in argv])
