@@ -1,0 +1,287 @@
+"""The MLLM-guided editor: an ``MLLMGuide`` (LM + [IMG] tokens + edit head) conditioning the shared
+diffusion editing core. LGIE (text-only LLM) and MGIE (LLaVA) are presets of this one class;
+their adapter files only say which LM they use.
+
+Tiny presets (in-code configs, trained on the synth train split):
+1. *LM pretraining* (stands in for LLaMA/LLaVA pretraining, which a tiny random model lacks):
+   all LM weights (and, for LLaVA, the vision tower and projector) learn L_ins on synth
+   (instruction [+ image] -> ground-truth expressive instruction + [IMG] tokens).
+2. *MGIE training* (paper, section 4.1): LM body frozen; word embeddings, LM head, edit head and
+   UNet trained with L_all = L_ins + 0.5 L_edit, AdamW, lr 5e-4 (MLLM side) / 1e-4 (UNet). The
+   UNet, autoencoder and noise schedule start from the shipped InstructPix2Pix-tiny checkpoint
+   (the paper starts from Stable Diffusion; our tiny stand-in for a pretrained diffusion model).
+Full-size presets (``7b``): LLaVA-7B / LLaMA-7B and SD-v1.5 by public name, the paper's
+hyper-parameters (batch 128, lr 5e-4 / 1e-4, AdamW), training on accelerate across GPUs.
+
+CPU determinism: requests are edited one at a time on CPU (see InstructPix2Pix), so results do
+not depend on the batch size; the expressive instruction is greedy and so seed-independent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmark.api import BaseEditModel, EditRequest, EditResult
+from benchmark.diffusion.checkpoints import (load_manifest, load_module_weights, manifest_digest,
+                                             write_checkpoint)
+from mgie.core import EditHead, MLLMGuide, add_mgie_tokens, freeze_for_mgie
+
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+TINY_LM = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
+               num_key_value_heads=4, max_position_embeddings=256, tie_word_embeddings=False)
+TINY_VISION = dict(image_size=64, patch_size=8, hidden_size=96, intermediate_size=192,
+                   num_hidden_layers=3, num_attention_heads=3)
+TINY_HEAD = dict(d_model=128, nhead=4, num_layers=2, dim_feedforward=256)
+TINY_RECIPE = {"pretrain_steps": 1500, "pretrain_lr": 2e-3, "steps": 1000, "batch_size": 32,
+               "lr_mllm": 5e-4, "lr_unet": 1e-4, "edit_weight": 0.5, "conditioning_dropout": 0.05}
+PAPER_7B = {"llava": "liuhaotian/LLaVA-7B-v1 (LLaVA-7B)", "llama": "huggyllama/llama-7b",
+            "diffusion": "runwayml/stable-diffusion-v1-5", "batch_size": 128, "lr_mllm": 5e-4,
+            "lr_unet": 1e-4, "optimizer": "AdamW", "n_img_tokens": 8, "edit_head_layers": 4}
+
+
+def pixel_values(images, size: int = 64) -> torch.Tensor:
+    """CLIP-normalised pixels for the tiny vision tower (images resized bicubic to ``size``)."""
+    from PIL import Image
+
+    arr = np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC)
+                               if im.size != (size, size) else im.convert("RGB"), dtype=np.float32)
+                    for im in images]) / 255.0
+    x = torch.from_numpy(arr).permute(0, 3, 1, 2)
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def build_tiny_guide(tokenizer, multimodal: bool, cross_attention_dim: int) -> MLLMGuide:
+    from transformers import CLIPVisionConfig, LlamaConfig, LlamaForCausalLM, LlavaConfig
+    from transformers import LlavaForConditionalGeneration
+
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id)
+    text = LlamaConfig(vocab_size=len(tokenizer), **TINY_LM, **ids)
+    if multimodal:
+        n_patches = (TINY_VISION["image_size"] // TINY_VISION["patch_size"]) ** 2
+        cfg = LlavaConfig(vision_config=CLIPVisionConfig(**TINY_VISION), text_config=text,
+                          image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+                          image_seq_length=n_patches, vision_feature_layer=-1,
+                          tie_word_embeddings=False)
+        lm = LlavaForConditionalGeneration(cfg)
+    else:
+        n_patches = 0
+        lm = LlamaForCausalLM(text)
+    lm.generation_config.pad_token_id = tokenizer.pad_token_id
+    head = EditHead(TINY_LM["hidden_size"], cross_attention_dim, **TINY_HEAD)
+    return MLLMGuide(lm, tokenizer, head, multimodal=multimodal, n_image_tokens=n_patches)
+
+
+class MLLMGuidedEditor(BaseEditModel):
+    """Base for LGIE and MGIE: subclasses set ``name`` and ``multimodal``."""
+
+    name = "mllm-guided"
+    multimodal = True
+
+    def __init__(self, preset: str | None = None, device: str = "cpu",
+                 checkpoint: str | None = None, weights_dir: str | None = None, **_: Any):
+        self.preset = preset or "tiny"
+        self.device = device
+        if self.preset == "7b":
+            from baselines.instruct_pix2pix import MissingWeightsError
+
+            raise MissingWeightsError(
+                f"{self.name} 7b needs {PAPER_7B['llava' if self.multimodal else 'llama']} and "
+                f"{PAPER_7B['diffusion']} in the local Hugging Face cache or --weights-dir, then "
+                f"`editbench train --model {self.name} --preset 7b` on GPUs")
+        if self.preset != "tiny":
+            raise ValueError(f"unknown preset {self.preset!r} for {self.name} (tiny, 7b)")
+        self._load_tiny(Path(checkpoint) if checkpoint else CHECKPOINTS / f"{self.name}-tiny")
+
+    def _load_tiny(self, ckpt: Path) -> None:
+        from diffusers import EulerAncestralDiscreteScheduler, UNet2DConditionModel
+
+        from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
+        from benchmark.diffusion.text import load_tokenizer
+
+        m = load_manifest(ckpt, what=f"{self.name} tiny checkpoint",
+                          how=f"editbench train --model {self.name} --preset tiny")
+        tok = load_tokenizer(ckpt / "tokenizer.json")
+        self.unet = UNet2DConditionModel.from_config(m["config"]["unet"])
+        load_module_weights(self.unet, ckpt / "unet.safetensors")
+        self.guide = build_tiny_guide(tok, self.multimodal, self.unet.config.cross_attention_dim)
+        load_module_weights(self.guide, ckpt / "guide.safetensors")
+        self.vae = PixelUnshuffleAutoencoder(**m["config"]["vae"])
+        self.scheduler_config = EulerAncestralDiscreteScheduler.from_config(m["config"]["scheduler"]).config
+        self.resolution = m["config"].get("resolution", 64)
+        self.manifest = m
+        self._weights = manifest_digest(m)
+        for mod in (self.unet, self.guide, self.vae):
+            mod.eval().to(self.device)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "preset": self.preset, "multimodal": self.multimodal,
+                "resolution": self.resolution, "unet": dict(self.unet.config),
+                "scheduler": dict(self.scheduler_config), "lm": self.guide.lm.config.to_dict()}
+
+    @property
+    def weights_sha256(self) -> str | None:
+        return self._weights
+
+    def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:
+        from diffusers import EulerAncestralDiscreteScheduler
+
+        from baselines.instruct_pix2pix import _pil_to_tensor
+        from benchmark.diffusion.sampling import edit_images
+
+        out = []
+        null = self.guide.null_condition(1)
+        for req in requests:  # one at a time: bitwise batch-size invariance on CPU
+            s = req.settings
+            pv = pixel_values([req.sample.source]).to(self.device) if self.multimodal else None
+            derived = self.guide.derive(req.sample.instruction, pv)
+            with torch.no_grad():
+                cond = self.guide.condition(derived.hidden)
+                img = edit_images(self.unet, self.vae,
+                                  EulerAncestralDiscreteScheduler.from_config(self.scheduler_config),
+                                  _pil_to_tensor([req.sample.source], self.resolution).to(self.device),
+                                  cond, null, [req.generator(self.device)],
+                                  steps=int(s.get("steps", 20)),
+                                  image_guidance_scale=float(s.get("image_guidance_scale", 1.5)),
+                                  text_guidance_scale=float(s.get("text_guidance_scale", 7.5)))
+            out.append(EditResult(image=img[0].permute(1, 2, 0).cpu().numpy(),
+                                  expressive=derived.expressive))
+        return out
+
+    # ================================================================== training
+    @classmethod
+    def train(cls, preset: str = "tiny", output_dir: str | None = None, steps: int | None = None,
+              batch_size: int | None = None, learning_rate: float | None = None, seed: int = 0,
+              device: str | None = None, resume: bool = False, command: str | None = None,
+              data_dir: str | None = None, log_every: int = 50, pretrain_steps: int | None = None,
+              base_checkpoint: str | None = None, **_: Any) -> dict:
+        if preset != "tiny":
+            raise NotImplementedError(f"{cls.name} --preset {preset} training runs on GPUs with "
+                                      f"the 7B weights ({PAPER_7B}); not wired in this release")
+        from diffusers import DDPMScheduler, UNet2DConditionModel
+
+        from baselines.instruct_pix2pix import CHECKPOINT_DIR, _pil_to_tensor
+        from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
+        from benchmark.diffusion.text import load_tokenizer
+        from benchmark.diffusion.training import diffusion_loss
+
+        recipe = dict(TINY_RECIPE)
+        for k, v in (("steps", steps), ("batch_size", batch_size), ("pretrain_steps", pretrain_steps)):
+            if v is not None:
+                recipe[k] = v
+        base = Path(base_checkpoint) if base_checkpoint else CHECKPOINT_DIR
+        bm = load_manifest(base, what="InstructPix2Pix tiny checkpoint (MGIE's diffusion start)",
+                           how="editbench train --model instruct-pix2pix --preset tiny")
+        torch.manual_seed(seed)
+        tok = load_tokenizer(base / "tokenizer.json")
+        add_mgie_tokens(tok, cls.multimodal)
+        unet = UNet2DConditionModel.from_config(bm["config"]["tiny"]["unet"] | {
+            "in_channels": 2 * bm["config"]["vae"]["latent_channels"],
+            "out_channels": bm["config"]["vae"]["latent_channels"]})
+        load_module_weights(unet, base / "unet.safetensors")
+        vae = PixelUnshuffleAutoencoder(**bm["config"]["vae"])
+        noise_sched = DDPMScheduler.from_config(bm["config"]["scheduler"])
+        guide = build_tiny_guide(tok, cls.multimodal, unet.config.cross_attention_dim)
+        gen = torch.Generator().manual_seed(seed)
+        t0 = time.perf_counter()
+        history: list[dict] = []
+
+        def batches(start: int):
+            k = start
+            while True:
+                yield k, _sample_batch(recipe["batch_size"], seed, k)
+                k += 1
+
+        # Stage 1: LM pretraining on L_ins (all LM weights).
+        opt = torch.optim.AdamW(guide.lm.parameters(), lr=recipe["pretrain_lr"], weight_decay=0.0)
+        guide.train()
+        losses = []
+        for k, b in batches(0):
+            if k >= recipe["pretrain_steps"]:
+                break
+            pv = pixel_values(b["sources"]) if cls.multimodal else None
+            loss, _ = guide.instruction_loss(b["instructions"], b["expressives"], pv)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(guide.lm.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(float(loss))
+            if (k + 1) % log_every == 0:
+                history.append({"stage": "pretrain", "step": k + 1, "loss_ins": float(np.mean(losses[-log_every:]))})
+                print(f"pretrain {k + 1}/{recipe['pretrain_steps']} L_ins {history[-1]['loss_ins']:.4f}", flush=True)
+
+        # Stage 2: MGIE joint training, LM body frozen.
+        mllm_params = freeze_for_mgie(guide)
+        opt = torch.optim.AdamW([{"params": mllm_params, "lr": recipe["lr_mllm"]},
+                                 {"params": unet.parameters(), "lr": recipe["lr_unet"]}])
+        unet.train()
+        ins_l, edit_l = [], []
+        offset = recipe["pretrain_steps"]
+        for k, b in batches(offset):
+            step = k - offset
+            if step >= recipe["steps"]:
+                break
+            pv = pixel_values(b["sources"]) if cls.multimodal else None
+            l_ins, hidden = guide.instruction_loss(b["instructions"], b["expressives"], pv)
+            cond = guide.condition(hidden)
+            null = guide.null_condition(1)
+            l_edit = diffusion_loss(unet, vae, noise_sched, _pil_to_tensor(b["sources"], 64),
+                                    _pil_to_tensor(b["targets"], 64), cond, null, gen,
+                                    recipe["conditioning_dropout"])
+            loss = l_ins + recipe["edit_weight"] * l_edit
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(mllm_params) + list(unet.parameters()), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            ins_l.append(float(l_ins))
+            edit_l.append(float(l_edit))
+            if (step + 1) % log_every == 0:
+                history.append({"stage": "mgie", "step": step + 1,
+                                "loss_ins": float(np.mean(ins_l[-log_every:])),
+                                "loss_edit": float(np.mean(edit_l[-log_every:]))})
+                print(f"mgie {step + 1}/{recipe['steps']} L_ins {history[-1]['loss_ins']:.4f} "
+                      f"L_edit {history[-1]['loss_edit']:.4f}", flush=True)
+        wall = time.perf_counter() - t0
+        out = Path(output_dir) if output_dir else CHECKPOINTS / f"{cls.name}-tiny"
+        final = history[-1] if history else {}
+        return write_checkpoint(
+            out, {"unet": unet, "guide": guide}, tok,
+            config={"unet": dict(unet.config), "vae": dict(vae.config),
+                    "scheduler": dict(noise_sched.config), "resolution": 64, "lm": TINY_LM,
+                    "vision": TINY_VISION if cls.multimodal else None, "edit_head": TINY_HEAD,
+                    "recipe": recipe, "base_checkpoint": manifest_digest(bm)},
+            info={"model": cls.name, "preset": preset, "seed": seed,
+                  "steps": recipe["pretrain_steps"] + recipe["steps"], "wall_seconds": round(wall, 1),
+                  "final_loss": final.get("loss_ins", math.nan) + 0.5 * final.get("loss_edit", math.nan),
+                  "loss_history": history,
+                  "command": command or f"editbench train --model {cls.name} --preset tiny --seed {seed}",
+                  "torch": torch.__version__})
+
+
+def _sample_batch(batch_size: int, seed: int, k: int) -> dict[str, list]:
+    """Batch k of synth training samples (a function of (seed, k) only)."""
+    from benchmark.datasets import synth
+
+    rng = np.random.default_rng([seed, 7, k])
+    out: dict[str, list] = {"sources": [], "targets": [], "instructions": [], "expressives": []}
+    while len(out["sources"]) < batch_size:
+        variant = synth.VARIANTS[int(rng.integers(len(synth.VARIANTS)))]
+        samples = synth.generate(variant, "train", int(rng.integers(synth.SPLITS["train"])))
+        s = samples[int(rng.integers(len(samples)))]
+        out["sources"].append(s.source)
+        out["targets"].append(s.target)
+        out["instructions"].append(s.instruction)
+        out["expressives"].append(s.expressive)
+    return out
