@@ -48,6 +48,8 @@ for name in a.tasks.split(","):
     task = task.from_dict({**task.to_dict(), "settings": {**task.settings, **json.loads(a.settings)}})
     r = run_task(model, task, seeds=seeds, limit=a.limit, cache_dir=str(tmp / "cache"), progress=False)
     i = run_task(IdentityEditor(), task, seeds=seeds, limit=a.limit, cache_dir=str(tmp / "cache"), progress=False)
+    if r["failures"]:
+        print("failures:", r["failures"][:2])
     keys = [k for k in ("l1", "l1_in_mask", "l1_out_mask", "ssim") if k in r["metrics"]]
     line = "  ".join(f"{k} {r['metrics'][k]['mean']:.4f} (id {i['metrics'][k]['mean']:.4f})" for k in keys)
     ratio = r["metrics"]["l1"]["mean"] / i["metrics"]["l1"]["mean"]

@@ -43,6 +43,12 @@ def edit_images(
     if len(generators) != bsz:
         raise ValueError(f"{len(generators)} generators for a batch of {bsz}")
     null_cond = null_cond.expand(bsz, -1, -1) if null_cond.shape[0] == 1 else null_cond
+    predicts_sample = scheduler.config.prediction_type == "sample"
+    if predicts_sample:
+        # Euler steps take epsilon; an x0-predicting UNet's output is converted each step with
+        # eps = (z - x0) / sigma (z the unscaled sample). The map is affine with weights summing
+        # to 1 across the three guidance terms, so guiding x0 or eps gives the same step.
+        scheduler = type(scheduler).from_config(scheduler.config, prediction_type="epsilon")
     scheduler.set_timesteps(steps, device=device)
 
     image_latents = vae.encode(source.to(dtype)).latent_dist.mode()
@@ -53,7 +59,7 @@ def edit_images(
     latents = randn_tensor(shape, generator=list(generators), device=device, dtype=dtype)
     latents = latents * scheduler.init_noise_sigma
 
-    for t in scheduler.timesteps:
+    for i, t in enumerate(scheduler.timesteps):
         model_in = scheduler.scale_model_input(torch.cat([latents] * 3), t)
         model_in = torch.cat([model_in, image_latents], dim=1)
         pred = unet(model_in, t, encoder_hidden_states=hidden, return_dict=False)[0]
@@ -62,6 +68,8 @@ def edit_images(
         pred = (pred_uncond
                 + text_guidance_scale * (pred_full - pred_image)
                 + image_guidance_scale * (pred_image - pred_uncond))
+        if predicts_sample:
+            pred = (latents - pred) / scheduler.sigmas[i]
         latents = scheduler.step(pred, t, latents, generator=list(generators), return_dict=False)[0]
 
     images = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]

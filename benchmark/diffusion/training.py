@@ -48,6 +48,8 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
         goal = noise
     elif kind == "v_prediction":
         goal = noise_scheduler.get_velocity(latents, noise, timesteps)
+    elif kind == "sample":
+        goal = latents
     else:
         raise ValueError(f"unsupported prediction_type {kind!r}")
     return F.mse_loss(pred.float(), goal.float())

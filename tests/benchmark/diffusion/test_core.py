@@ -117,3 +117,40 @@ def test_sampler_matches_diffusers_instruct_pix2pix_pipeline(tokenizer, make_vae
                         null, [torch.Generator().manual_seed(s) for s in (11, 12)], steps=4,
                         image_guidance_scale=1.0, text_guidance_scale=1.0)
     assert np.abs(other.permute(0, 2, 3, 1).numpy() - ref).max() > 1e-3
+
+
+def test_x0_prediction_is_sampled_as_the_equivalent_epsilon_model(tokenizer):
+    """An x0-predicting UNet sampled with prediction_type='sample' gives exactly what the same
+    network wrapped as an epsilon predictor gives under prediction_type='epsilon'."""
+    vae = PixelUnshuffleAutoencoder(factor=2, scaling_factor=1.3)
+    unet, text, sched = _components(tokenizer, vae)
+    ch = vae.config.latent_channels
+    x0_sched = EulerAncestralDiscreteScheduler.from_config(sched.config, prediction_type="sample")
+    probe = EulerAncestralDiscreteScheduler.from_config(sched.config)
+    probe.set_timesteps(4)
+
+    class AsEpsilon(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.config = inner.config
+
+        @property
+        def dtype(self):
+            return self.inner.dtype
+
+        def forward(self, model_in, t, encoder_hidden_states, return_dict=False):
+            sigma = probe.sigmas[(probe.timesteps == t).nonzero()[0, 0]]
+            z = model_in[:, :ch] * (sigma**2 + 1) ** 0.5
+            x0 = self.inner(model_in, t, encoder_hidden_states=encoder_hidden_states).sample
+            return ((z - x0) / sigma,)
+
+    src = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        cond = text(tokenize(tokenizer, PROMPTS[:2]))[0]
+        null = text(tokenize(tokenizer, [""]))[0]
+    gens = lambda: [torch.Generator().manual_seed(s) for s in (1, 2)]  # noqa: E731
+    a = edit_images(unet, vae, x0_sched, src, cond, null, gens(), steps=4)
+    b = edit_images(AsEpsilon(unet), vae, EulerAncestralDiscreteScheduler.from_config(sched.config),
+                    src, cond, null, gens(), steps=4)
+    assert torch.allclose(a, b, atol=1e-5)
