@@ -334,6 +334,7 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
         tokenizer=tokenizer,
         config={"vae": dict(vae.config), "scheduler": dict(noise_scheduler.config),
                 "tiny": TINY, "recipe": recipe},
+        dtype=torch.float16,  # the shipped checkpoint must stay under 10 MB
         info={"model": NAME, "preset": preset, "seed": seed, "steps": recipe["steps"],
               "wall_seconds": round(wall, 1), "final_loss": final_loss, "loss_history": history,
               "command": command or f"editbench train --model {NAME} --preset {preset} --seed {seed}",

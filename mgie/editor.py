@@ -257,7 +257,7 @@ class MLLMGuidedEditor(BaseEditModel):
         out = Path(output_dir) if output_dir else CHECKPOINTS / f"{cls.name}-tiny"
         final = history[-1] if history else {}
         return write_checkpoint(
-            out, {"unet": unet, "guide": guide}, tok,
+            out, {"unet": unet, "guide": guide}, tok, dtype=torch.float16,
             config={"unet": dict(unet.config), "vae": dict(vae.config),
                     "scheduler": dict(noise_sched.config), "resolution": 64, "lm": TINY_LM,
                     "vision": TINY_VISION if cls.multimodal else None, "edit_head": TINY_HEAD,

@@ -32,13 +32,20 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict |
 
 
 def write_checkpoint(out: str | Path, modules: dict[str, torch.nn.Module], tokenizer=None,
-                     config: dict | None = None, info: dict | None = None) -> dict[str, Any]:
+                     config: dict | None = None, info: dict | None = None,
+                     dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """Write ``<name>.safetensors`` per module (floating tensors cast to ``dtype`` when given:
+    shipped tiny checkpoints are stored in float16 to stay small and loaded back into float32
+    modules), the tokenizer, and the manifest."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     for name, module in modules.items():
         path = out / f"{name}.safetensors"
-        _save_tensors(dict(module.state_dict()), path)
+        state = dict(module.state_dict())
+        if dtype is not None:
+            state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        _save_tensors(state, path)
         files[path.name] = sha256_file(path)
     if tokenizer is not None:
         from benchmark.diffusion.text import save_tokenizer
@@ -46,7 +53,7 @@ def write_checkpoint(out: str | Path, modules: dict[str, torch.nn.Module], token
         save_tokenizer(tokenizer, out / "tokenizer.json")
         files["tokenizer.json"] = sha256_file(out / "tokenizer.json")
     manifest = {"format": "editbench-checkpoint/1", "files": files, "config": config or {},
-                **(info or {})}
+                "stored_dtype": str(dtype or "as trained").replace("torch.", ""), **(info or {})}
     atomic_write_json(out / MANIFEST, json.loads(json.dumps(manifest, default=_jsonable)))
     return manifest
 

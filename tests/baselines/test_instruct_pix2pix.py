@@ -130,6 +130,11 @@ def test_train_writes_a_checkpoint_and_resumes(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["files"]) == {"unet.safetensors", "text_encoder.safetensors", "tokenizer.json"}
     assert (out / "training-state" / "state.json").is_file()
+    from safetensors import safe_open
+
+    with safe_open(str(out / "unet.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    assert manifest["stored_dtype"] == "float16"
     model = InstructPix2Pix(checkpoint=str(out))
     assert model.weights_sha256 and len(model.weights_sha256) == 64
     resumed = train(output_dir=str(out), steps=6, batch_size=2, log_every=1, checkpoint_every=100,
