@@ -50,6 +50,7 @@ TINY = {
                  up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
                  layers_per_block=1, cross_attention_dim=64, attention_head_dim=16,
                  norm_num_groups=16),
+    "source_residual": True,  # see benchmark.diffusion.unet.SourceResidualUNet
     "text_hidden": 64,
     "vocab_size": 1024,
     # x0 ("sample") prediction, not SD's epsilon: with an exact autoencoder every bit of noise left
@@ -77,6 +78,11 @@ def _pil_to_tensor(images: Sequence[Image.Image], resolution: int) -> torch.Tens
         arrs.append(np.asarray(im.convert("RGB"), dtype=np.float32))
     x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2) / 127.5 - 1.0
     return x.contiguous()
+
+
+def _bare(unet):
+    """The UNet2DConditionModel inside an optional SourceResidualUNet (what checkpoints store)."""
+    return getattr(unet, "unet", unet)
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -132,6 +138,11 @@ class InstructPix2Pix(BaseEditModel):
         self.vae = PixelUnshuffleAutoencoder(**manifest["config"]["vae"])
         load_module_weights(unet, ckpt / "unet.safetensors")
         load_module_weights(text_encoder, ckpt / "text_encoder.safetensors")
+        if manifest["config"].get("tiny", {}).get("source_residual"):
+            from benchmark.diffusion.unet import SourceResidualUNet
+
+            unet = SourceResidualUNet(unet, self.vae.config.latent_channels,
+                                      self.vae.config.scaling_factor)
         self.unet, self.text_encoder = unet, text_encoder
         self.scheduler_config = EulerAncestralDiscreteScheduler.from_config(
             manifest["config"]["scheduler"]).config
@@ -283,6 +294,10 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     _, _, probe, _ = next(_synth_batches(256, seed + 10_000, recipe["resolution"]))
     scale = round(float(1.0 / vae.encode(probe).latent_dist.mode().std()), 4)
     vae.register_to_config(scaling_factor=scale)
+    if TINY["source_residual"]:
+        from benchmark.diffusion.unet import SourceResidualUNet
+
+        unet = SourceResidualUNet(unet, vae.config.latent_channels, scale)
 
     params = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=recipe["learning_rate"], weight_decay=1e-2)
@@ -291,7 +306,7 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     unet, text_encoder, optimizer = accelerator.prepare(unet, text_encoder, optimizer)
     start, history, elapsed0 = 0, [], 0.0
     if resume and (work / "state.json").is_file():
-        start, history, elapsed0 = load_training_state(work, accelerator.unwrap_model(unet),
+        start, history, elapsed0 = load_training_state(work, _bare(accelerator.unwrap_model(unet)),
                                                        accelerator.unwrap_model(text_encoder),
                                                        optimizer, lr_sched)
     null_ids = tokenize(tokenizer, [""]).to(accelerator.device)
@@ -323,13 +338,13 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
             print(f"step {step}/{recipe['steps']} loss {mean:.4f} ({rate:.2f} steps/s)", flush=True)
         if step % checkpoint_every == 0 and step < recipe["steps"]:
             save_training_state(work, step, history, elapsed0 + time.perf_counter() - t0,
-                                accelerator.unwrap_model(unet), accelerator.unwrap_model(text_encoder),
+                                _bare(accelerator.unwrap_model(unet)), accelerator.unwrap_model(text_encoder),
                                 optimizer, lr_sched, tokenizer)
     wall = elapsed0 + time.perf_counter() - t0
     final_loss = history[-1]["loss"] if history else math.nan
     manifest = write_checkpoint(
         out,
-        modules={"unet": accelerator.unwrap_model(unet),
+        modules={"unet": _bare(accelerator.unwrap_model(unet)),
                  "text_encoder": accelerator.unwrap_model(text_encoder)},
         tokenizer=tokenizer,
         config={"vae": dict(vae.config), "scheduler": dict(noise_scheduler.config),

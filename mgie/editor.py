@@ -119,6 +119,11 @@ class MLLMGuidedEditor(BaseEditModel):
         self.guide = build_tiny_guide(tok, self.multimodal, self.unet.config.cross_attention_dim)
         load_module_weights(self.guide, ckpt / "guide.safetensors")
         self.vae = PixelUnshuffleAutoencoder(**m["config"]["vae"])
+        if m["config"].get("source_residual"):
+            from benchmark.diffusion.unet import SourceResidualUNet
+
+            self.unet = SourceResidualUNet(self.unet, self.vae.config.latent_channels,
+                                           self.vae.config.scaling_factor)
         self.scheduler_config = EulerAncestralDiscreteScheduler.from_config(m["config"]["scheduler"]).config
         self.resolution = m["config"].get("resolution", 64)
         self.manifest = m
@@ -193,6 +198,12 @@ class MLLMGuidedEditor(BaseEditModel):
         load_module_weights(unet, base / "unet.safetensors")
         vae = PixelUnshuffleAutoencoder(**bm["config"]["vae"])
         noise_sched = DDPMScheduler.from_config(bm["config"]["scheduler"])
+        residual = bool(bm["config"]["tiny"].get("source_residual"))
+        bare_unet = unet
+        if residual:
+            from benchmark.diffusion.unet import SourceResidualUNet
+
+            unet = SourceResidualUNet(unet, vae.config.latent_channels, vae.config.scaling_factor)
         guide = build_tiny_guide(tok, cls.multimodal, unet.config.cross_attention_dim)
         gen = torch.Generator().manual_seed(seed)
         t0 = time.perf_counter()
@@ -257,8 +268,8 @@ class MLLMGuidedEditor(BaseEditModel):
         out = Path(output_dir) if output_dir else CHECKPOINTS / f"{cls.name}-tiny"
         final = history[-1] if history else {}
         return write_checkpoint(
-            out, {"unet": unet, "guide": guide}, tok, dtype=torch.float16,
-            config={"unet": dict(unet.config), "vae": dict(vae.config),
+            out, {"unet": bare_unet, "guide": guide}, tok, dtype=torch.float16,
+            config={"unet": dict(unet.config), "vae": dict(vae.config), "source_residual": residual,
                     "scheduler": dict(noise_sched.config), "resolution": 64, "lm": TINY_LM,
                     "vision": TINY_VISION if cls.multimodal else None, "edit_head": TINY_HEAD,
                     "recipe": recipe, "base_checkpoint": manifest_digest(bm)},

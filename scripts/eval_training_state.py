@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from baselines.instruct_pix2pix import InstructPix2Pix, build_tiny_components
+from baselines.instruct_pix2pix import TINY, InstructPix2Pix, build_tiny_components
 from baselines.reference import IdentityEditor
 from benchmark.diffusion.checkpoints import load_module_weights, write_checkpoint
 from benchmark.diffusion.text import load_tokenizer
@@ -38,7 +38,7 @@ _, _, probe, _ = next(_synth_batches(256, 10_000, 64))
 vae.register_to_config(scaling_factor=round(float(1.0 / vae.encode(probe).latent_dist.mode().std()), 4))
 tmp = Path(tempfile.mkdtemp())
 write_checkpoint(tmp, {"unet": unet, "text_encoder": text}, tok,
-                 config={"vae": dict(vae.config), "scheduler": dict(sched.config)}, info={})
+                 config={"vae": dict(vae.config), "scheduler": dict(sched.config), "tiny": TINY}, info={})
 model = InstructPix2Pix(checkpoint=str(tmp))
 model.scheduler_config = {**model.scheduler_config, **json.loads(a.sampler)}
 seeds = [int(s) for s in a.seeds.split(",")]

@@ -23,3 +23,36 @@ def expand_conv_in(unet: UNet2DConditionModel, extra_channels: int | None = None
     unet.conv_in = new
     unet.register_to_config(in_channels=old.in_channels + extra)
     return unet
+
+
+class SourceResidualUNet(torch.nn.Module):
+    """``x0 = scaling_factor * v + UNet(z_t, v, c)`` for an x0-predicting UNet: the network learns
+    the *change* to the source latents v (the last ``latent_channels`` input channels, zero when
+    the image condition is dropped).
+
+    Why (tiny presets only): with the exact pixel-unshuffle autoencoder, a plain 64-channel UNet
+    had to squeeze 48 exact source channels through its first layer and regress them back; after
+    750 steps its outputs were still blurred, colour-shifted copies (synth-ma5k l1 2.3x identity's,
+    l1 outside the edit mask 0.11). With the residual, keeping the source is the zero function.
+    The wrapped UNet is stored and loaded as is; this module adds no weights.
+    """
+
+    def __init__(self, unet: UNet2DConditionModel, latent_channels: int, scaling_factor: float):
+        super().__init__()
+        self.unet = unet
+        self.latent_channels = latent_channels
+        self.scaling_factor = scaling_factor
+
+    @property
+    def config(self):
+        return self.unet.config
+
+    @property
+    def dtype(self):
+        return self.unet.dtype
+
+    def forward(self, sample, timestep, encoder_hidden_states, return_dict: bool = False):
+        out = self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states,
+                        return_dict=False)[0]
+        source = sample[:, -self.latent_channels:]
+        return (out + self.scaling_factor * source,)

@@ -154,3 +154,19 @@ def test_x0_prediction_is_sampled_as_the_equivalent_epsilon_model(tokenizer):
     b = edit_images(AsEpsilon(unet), vae, EulerAncestralDiscreteScheduler.from_config(sched.config),
                     src, cond, null, gens(), steps=4)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_source_residual_unet_keeps_the_source_when_the_unet_outputs_zero(tokenizer):
+    from benchmark.diffusion.unet import SourceResidualUNet
+
+    vae = PixelUnshuffleAutoencoder(factor=2, scaling_factor=1.3)
+    unet, _, _ = _components(tokenizer, vae)
+    with torch.no_grad():
+        unet.conv_out.weight.zero_()
+        unet.conv_out.bias.zero_()
+    wrapped = SourceResidualUNet(unet, vae.config.latent_channels, 1.3)
+    src = vae.encode(torch.rand(2, 3, 16, 16) * 2 - 1).latent_dist.mode()
+    noisy = torch.randn_like(src)
+    out = wrapped(torch.cat([noisy, src], 1), 10, encoder_hidden_states=torch.randn(2, 5, 32))[0]
+    assert torch.equal(out, 1.3 * src)
+    assert wrapped.config is unet.config and wrapped.dtype == unet.dtype
