@@ -66,7 +66,7 @@ TINY = {
 SD15_RECIPE = {"resolution": 256, "batch_size": 1024, "learning_rate": 1e-4, "steps": 10_000,
                "warmup_steps": 0, "flip": True, "resize_range": (256, 288),
                "conditioning_dropout": 0.05}
-TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps": 2000,
+TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps": 1200,
                "warmup_steps": 100, "flip": False, "conditioning_dropout": 0.05}
 
 
@@ -297,6 +297,9 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     if TINY["source_residual"]:
         from benchmark.diffusion.unet import SourceResidualUNet
 
+        with torch.no_grad():  # start as the identity edit: the residual is zero
+            unet.conv_out.weight.zero_()
+            unet.conv_out.bias.zero_()
         unet = SourceResidualUNet(unet, vae.config.latent_channels, scale)
 
     params = list(unet.parameters()) + list(text_encoder.parameters())
