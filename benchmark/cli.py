@@ -83,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     group = get_task(args.task).is_group
     tasks = expand_tasks(args.task)
     factory = MODELS.get(args.model)
-    model = factory(preset=args.preset, device=args.device)
+    model = factory(preset=args.preset, device=args.device, weights_dir=args.weights_dir)
     if args.device.startswith("cuda"):
         import torch
 
@@ -94,7 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for task in tasks:
         res = run_task(model, task, seeds=seeds, limit=args.limit, batch_size=args.batch_size,
                        device=args.device, cache_dir=args.cache_dir, progress=not args.no_progress,
-                       data_dir=args.data_dir)
+                       data_dir=args.data_dir, backbones=args.backbones,
+                       weights_dir=args.weights_dir)
         if args.output and not group and not Path(args.output).is_dir():
             path = Path(args.output)
         else:
@@ -121,7 +122,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not Path(args.outputs).is_dir():
         raise UsageError(f"outputs folder not found: {args.outputs}")
     res = score_task(task, args.outputs, seeds=_seeds(args.seeds), limit=args.limit, name=args.name,
-                     data_dir=args.data_dir)
+                     data_dir=args.data_dir, backbones=args.backbones, weights_dir=args.weights_dir,
+                     cache_dir=DEFAULT_CACHE_DIR)
     path = Path(args.output) if args.output else Path(RESULTS_DIR) / "scored" / f"{task.name}.json"
     write_result(path, res)
     print(_summary_line(res), file=sys.stderr)
@@ -260,6 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     from benchmark import adapters, leaderboard, sweep
     from benchmark.datasets.verify import add_cli as add_datasets_cli
+    from benchmark.metrics.backbones import add_backbone_args
+    from benchmark.metrics.backbones.standard import add_cli as add_weights_cli
+    from benchmark.metrics.backbones.train import add_cli as add_train_backbones_cli
+    from benchmark.metrics.perf import add_cli as add_perf_cli
+
+    add_backbone_args(r)  # --backbones {auto,standard,synth}, --weights-dir
+    add_backbone_args(s)
+    add_weights_cli(sub)  # weights download
+    add_train_backbones_cli(sub)  # train-backbones
+    add_perf_cli(sub)  # perf metrics
 
     add_datasets_cli(sub)  # datasets verify
     leaderboard.add_cli(sub)  # leaderboard {show,add,update,render}, check-drift, bundle, submit

@@ -146,12 +146,33 @@ METRICS = Registry(
         "ssim": "benchmark.metrics.ssim:SSIM",
         "l1_in_mask": "benchmark.metrics.masked_l1:L1InMask",
         "l1_out_mask": "benchmark.metrics.masked_l1:L1OutMask",
+        "lpips": "benchmark.metrics.lpips:LPIPS",
+        "dino": "benchmark.metrics.dino:DINO",
+        "cvs": "benchmark.metrics.cvs:CVS",
+        "cts": "benchmark.metrics.cts:CTS",
+        "clip_dir": "benchmark.metrics.clip_dir:CLIPDirectional",
+        "clip_s_input": "benchmark.metrics.clip_s:CLIPScoreInput",
+        "clip_s_goal": "benchmark.metrics.clip_s:CLIPScoreGoal",
+        "fid": "benchmark.metrics.fid:FID",
+        "kid": "benchmark.metrics.fid:KID",
     },
 )
 
-# Learned metric backbones arrive with the metric suite; the registry exists now so adapters
-# and `editbench list backbones` have one place to look.
-BACKBONES = Registry("backbone", "editbench.backbones", {})
+BACKBONES = Registry(
+    "backbone",
+    "editbench.backbones",
+    {
+        "clip-vit-b-32": "benchmark.metrics.backbones:clip_vit_b_32",
+        "clip-vit-l-14": "benchmark.metrics.backbones:clip_vit_l_14",
+        "dino-vits16": "benchmark.metrics.backbones:dino_vits16",
+        "inception-v3-fid": "benchmark.metrics.backbones:inception_v3_fid",
+        "lpips-alex-v0.1": "benchmark.metrics.backbones:lpips_alex_v0_1",
+        "synth-clip": "benchmark.metrics.backbones:synth_clip",
+        "synth-dino": "benchmark.metrics.backbones:synth_dino",
+        "synth-classifier": "benchmark.metrics.backbones:synth_classifier",
+        "synth-lpips-uncalibrated": "benchmark.metrics.backbones:synth_lpips_uncalibrated",
+    },
+)
 
 DATASETS = Registry(
     "dataset",

@@ -91,6 +91,8 @@ def aggregate(
             "backbone": info.get("backbone"),
             "backbone_sha256": info.get("backbone_sha256"),
         }
+        if info.get("set_level"):
+            continue  # one number per seed over the whole set: no per-category value
         for name, ids in groups.items():
             cat = summarise([_seed_mean(per_seed_scores.get(s, {}), ids) for s in seeds])
             if cat["mean"] is None:

@@ -226,8 +226,34 @@ def edit_all(model: EditModel, task: TaskSpec, items: Sequence[EditSample | Fail
 
 
 # --------------------------------------------------------------------------- 3. scoring
-def build_metrics(task: TaskSpec) -> dict[str, Metric]:
-    return {key: METRICS.get(key)() for key in task.metrics}
+def build_metrics(task: TaskSpec, *, backbones: str = "auto", weights_dir: str | None = None,
+                  device: str = "cpu", cache_dir: str | None = None,
+                  context: Any = None) -> dict[str, Metric]:
+    """The task's metrics, bound to one shared context: the backbone choice (``auto``,
+    ``standard``, ``synth``), the weights folder, and one feature cache (persisted under
+    ``<cache_dir>/features``). Binding resolves every backbone now, so missing standard weights
+    fail with one clear error before any edit is made."""
+    from pathlib import Path
+
+    from benchmark.metrics.features import FeatureCache, MetricContext
+
+    if context is None:
+        context = MetricContext(backbones=backbones, weights_dir=weights_dir, device=device,
+                                features=FeatureCache(Path(cache_dir) / "features" if cache_dir else None))
+    metrics = {key: METRICS.get(key)() for key in task.metrics}
+    for metric in metrics.values():
+        bind = getattr(metric, "bind", None)
+        if bind is not None:
+            bind(context)
+    return metrics
+
+
+def _feature_stats(metrics: dict[str, Metric]) -> dict[str, int] | None:
+    for metric in metrics.values():
+        context = getattr(metric, "context", None)
+        if context is not None and hasattr(context, "features"):
+            return context.features.summary()
+    return None
 
 
 def score_all(metrics: dict[str, Metric], samples: dict[str, EditSample], scored: Sequence[str],
@@ -236,7 +262,8 @@ def score_all(metrics: dict[str, Metric], samples: dict[str, EditSample], scored
     """``scores[metric][seed][sample_id]``; samples with no output are left out (already failed).
 
     Each metric sees all of a seed's outputs in one call, so learned metrics can batch; if that
-    call raises, the seed is rescored one sample at a time and only the raising samples fail.
+    call raises, the seed is rescored one sample at a time and only the raising samples fail (a
+    set-level metric is then scored once more on the samples that did not raise).
     """
     scores: dict[str, dict[int, dict[str, float]]] = {k: {s: {} for s in seeds} for k in metrics}
     for seed in seeds:
@@ -253,12 +280,24 @@ def score_all(metrics: dict[str, Metric], samples: dict[str, EditSample], scored
                 values = metric.score(items)
             except Exception:  # noqa: BLE001 - find the sample(s) at fault
                 values = []
-                for item in items:
+                good: list[int] = []
+                for i, item in enumerate(items):
                     try:
                         values.append(metric.score([item])[0])
+                        good.append(i)
                     except Exception as exc:  # noqa: BLE001 - one sample must not end the run
                         failures.append(Failure(item.sample.id, seed, f"metric {key}: {one_line(exc)}"))
                         values.append(math.nan)
+                if getattr(metric, "set_level", False) and good:
+                    # a set-level value (FID) is one number over the set: rescore the good samples
+                    try:
+                        for i, v in zip(good, metric.score([items[i] for i in good])):
+                            values[i] = v
+                    except Exception as exc:  # noqa: BLE001
+                        for i in good:
+                            failures.append(Failure(items[i].sample.id, seed,
+                                                    f"metric {key}: {one_line(exc)}"))
+                            values[i] = math.nan
             for item, value in zip(items, values):
                 scores[key][seed][item.sample.id] = float(value)
     return scores
@@ -307,10 +346,16 @@ def assemble(task: TaskSpec, model_block: dict[str, Any], seeds: Sequence[int],
 def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = None,
              limit: int | None = None, batch_size: int = 8, device: str = "cpu",
              cache_dir: str = DEFAULT_CACHE_DIR, progress: bool = True,
-             data_dir: str | None = None) -> dict[str, Any]:
-    """Run ``model`` on ``task`` under the protocol and return the result dict."""
+             data_dir: str | None = None, backbones: str = "auto",
+             weights_dir: str | None = None) -> dict[str, Any]:
+    """Run ``model`` on ``task`` under the protocol and return the result dict.
+
+    ``backbones`` / ``weights_dir``: which metric backbones to use (see
+    ``benchmark.metrics.backbones``); resolved before any edit is made."""
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
+    metrics = build_metrics(task, backbones=backbones, weights_dir=weights_dir, device=device,
+                            cache_dir=cache_dir)
     seeds = list(task.seeds if seeds is None else seeds)
     items = load_samples(task, limit, data_dir)
     scored = scored_samples(task, items)
@@ -330,7 +375,6 @@ def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = 
         return got.image, got.expressive
 
     failures = list(log.failures)
-    metrics = build_metrics(task)
     scores = score_all(metrics, samples, scored, seeds, fetch, failures)
     mean_s = sum(seconds) / len(seconds) if seconds else None
     timing = {
@@ -343,8 +387,12 @@ def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = 
     }
     model_block = {"name": model.name, "preset": model.preset, "config_hash": model.config_hash,
                    "weights_sha256": model.weights_sha256}
+    cache = {"reused": log.reused, "computed": log.computed}
+    features = _feature_stats(metrics)
+    if features is not None:
+        cache["features"] = features
     return assemble(task, model_block, seeds, items, scored, scores, metrics, failures, timing,
-                    {"reused": log.reused, "computed": log.computed}, limit)
+                    cache, limit)
 
 
 # --------------------------------------------------------------------------- model-free mode
@@ -369,7 +417,8 @@ def find_output_layout(outputs_dir, seeds: Sequence[int] | None) -> dict[int, An
 
 def score_task(task: TaskSpec, outputs_dir, *, seeds: Sequence[int] | None = None,
                limit: int | None = None, name: str | None = None,
-               data_dir: str | None = None) -> dict[str, Any]:
+               data_dir: str | None = None, backbones: str = "auto",
+               weights_dir: str | None = None, cache_dir: str | None = None) -> dict[str, Any]:
     """Score pre-made edits (``DIR/<seed>/<sample_id>.png`` or ``DIR/<sample_id>.png``)."""
     from pathlib import Path
 
@@ -406,7 +455,7 @@ def score_task(task: TaskSpec, outputs_dir, *, seeds: Sequence[int] | None = Non
         digests.append((f"{seed}/{path.name}", sha256_file(path)))
         return image, None
 
-    metrics = build_metrics(task)
+    metrics = build_metrics(task, backbones=backbones, weights_dir=weights_dir, cache_dir=cache_dir)
     scores = score_all(metrics, samples, scored, seeds, fetch, failures)
     model_block = {"name": name or f"outputs:{Path(outputs_dir).resolve().name}", "preset": None,
                    "config_hash": stable_hash(sorted(digests)), "weights_sha256": None}

@@ -50,16 +50,29 @@ def aligned_pair(output: Image.Image, target: Image.Image) -> tuple[torch.Tensor
 
 
 class Metric:
-    """Base class. Subclasses set ``key``, ``higher_is_better``, ``requires`` and ``score_one``."""
+    """Base class. Subclasses set ``key``, ``higher_is_better``, ``requires`` and ``score_one``.
+
+    Set-level metrics (``set_level = True``, e.g. FID) compare the distribution of a seed's outputs
+    with that of the targets: ``score(items)`` gives every applicable item the one value of the
+    whole set, so the per-seed mean is that value; the runner never scores such a metric on a
+    subset to find a failing sample, and per-category breakdowns leave it out.
+
+    Learned metrics (``benchmark.metrics.features.LearnedMetric``) get the run's backbone choice
+    and feature cache through ``bind(context)``; for other metrics ``bind`` does nothing.
+    """
 
     key: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ("target",)
     backbone: ClassVar[str | None] = None
     backbone_sha256: ClassVar[str | None] = None
+    set_level: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.reset()
+
+    def bind(self, context: object) -> None:
+        """Receive the run's shared metric context (backbones, feature cache); no-op here."""
 
     def reset(self) -> None:
         self._scores: list[float] = []
@@ -81,5 +94,8 @@ class Metric:
         return float(np.mean(vals)) if vals else math.nan
 
     def describe(self) -> dict:
-        return {"higher_is_better": self.higher_is_better, "backbone": self.backbone,
+        info = {"higher_is_better": self.higher_is_better, "backbone": self.backbone,
                 "backbone_sha256": self.backbone_sha256}
+        if self.set_level:
+            info["set_level"] = True
+        return info
