@@ -228,7 +228,7 @@ class MLLMGuidedEditor(BaseEditModel):
             torch.nn.utils.clip_grad_norm_(guide.lm.parameters(), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if (k + 1) % log_every == 0:
                 history.append({"stage": "pretrain", "step": k + 1, "loss_ins": float(np.mean(losses[-log_every:]))})
                 print(f"pretrain {k + 1}/{recipe['pretrain_steps']} L_ins {history[-1]['loss_ins']:.4f}", flush=True)
@@ -256,8 +256,8 @@ class MLLMGuidedEditor(BaseEditModel):
             torch.nn.utils.clip_grad_norm_(list(mllm_params) + list(unet.parameters()), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            ins_l.append(float(l_ins))
-            edit_l.append(float(l_edit))
+            ins_l.append(float(l_ins.detach()))
+            edit_l.append(float(l_edit.detach()))
             if (step + 1) % log_every == 0:
                 history.append({"stage": "mgie", "step": step + 1,
                                 "loss_ins": float(np.mean(ins_l[-log_every:])),
