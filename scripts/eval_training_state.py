@@ -45,7 +45,10 @@ seeds = [int(s) for s in a.seeds.split(",")]
 print(f"state at step {meta['step']}", flush=True)
 for name in a.tasks.split(","):
     task = get_task(name)
-    task = task.from_dict({**task.to_dict(), "settings": {**task.settings, **json.loads(a.settings)}})
+    from benchmark.registry import METRICS
+
+    task = task.from_dict({**task.to_dict(), "settings": {**task.settings, **json.loads(a.settings)},
+                           "metrics": [m for m in task.metrics if m in METRICS]})
     r = run_task(model, task, seeds=seeds, limit=a.limit, cache_dir=str(tmp / "cache"), progress=False)
     i = run_task(IdentityEditor(), task, seeds=seeds, limit=a.limit, cache_dir=str(tmp / "cache"), progress=False)
     if r["failures"]:
