@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from benchmark.api import BaseEditModel, EditRequest, EditResult
 
 
-class IdentityEditor(BaseEditModel):
-    name = "identity"
-
+class _ReferenceEditor(BaseEditModel):
     def __init__(self, preset: str | None = None, device: str = "cpu", **_: object):
         self.preset = preset or "default"
         self.device = device
+
+
+class IdentityEditor(_ReferenceEditor):
+    name = "identity"
 
     def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:
         out = []
@@ -30,12 +32,8 @@ class IdentityEditor(BaseEditModel):
         return out
 
 
-class OracleEditor(BaseEditModel):
+class OracleEditor(_ReferenceEditor):
     name = "oracle"
-
-    def __init__(self, preset: str | None = None, device: str = "cpu", **_: object):
-        self.preset = preset or "default"
-        self.device = device
 
     def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:
         out = []

@@ -406,33 +406,17 @@ def write_ipr2pr_parquet(root: Path, n: int = 4, size: int = 32) -> dict[str, An
 
 
 # --------------------------------------------------------------------------- end to end
-LOADERS = {
-    "magicbrush": "benchmark.datasets.magicbrush:load",
-    "evr": "benchmark.datasets.evr:load",
-    "gier": "benchmark.datasets.gier:load",
-    "ma5k": "benchmark.datasets.ma5k:load",
-    "complex-multistep": "benchmark.datasets.complex_multistep:load",
-    "humanedit": "benchmark.datasets.humanedit:load",
-    "ipr2pr": "benchmark.datasets.ipr2pr:load",
-}
 
 
 def oracle_run(task: str, dataset: str, data_dir: Path, work: Path, *extra: str) -> dict[str, Any]:
-    """``editbench run --model oracle --task TASK --data-dir DIR`` (seed 0); the result dict.
-    Registers the dataset's loader for the duration when registry.py does not list it yet."""
+    """``editbench run --model oracle --task TASK --data-dir DIR`` (seed 0); the result dict."""
     from benchmark.cli import main
     from benchmark.registry import DATASETS
 
-    added = dataset not in DATASETS
-    if added:
-        DATASETS.register(dataset, LOADERS[dataset])
-    try:
-        out = Path(work) / f"{task}.json"
-        rc = main(["run", "--model", "oracle", "--task", task, "--data-dir", str(data_dir),
-                   "--no-progress", "--cache-dir", str(Path(work) / "cache"), "--output", str(out),
-                   "--seeds", "0", *extra])
-        assert rc == 0, f"editbench run exited {rc}"
-        return json.loads(out.read_text())
-    finally:
-        if added:
-            DATASETS.unregister(dataset)
+    assert dataset in DATASETS, f"dataset {dataset!r} is not registered"
+    out = Path(work) / f"{task}.json"
+    rc = main(["run", "--model", "oracle", "--task", task, "--data-dir", str(data_dir),
+               "--no-progress", "--cache-dir", str(Path(work) / "cache"), "--output", str(out),
+               "--seeds", "0", *extra])
+    assert rc == 0, f"editbench run exited {rc}"
+    return json.loads(out.read_text())

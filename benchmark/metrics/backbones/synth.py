@@ -341,11 +341,12 @@ class SynthCLIPBackbone(Backbone):
         return self.model.encode_text(tokens.to(self.device)).float().cpu()
 
 
-class SynthDINOBackbone(Backbone):
-    name = "synth-dino"
+class _SynthImageBackbone(Backbone):
+    """A synth image network read through one method (``features_method``)."""
+
     origin = "synth"
-    views = ("dino",)
     batch_size = 256
+    features_method = "__call__"
 
     def __init__(self, device="cpu"):
         self.sha256 = _file_sha(self.name)
@@ -358,29 +359,20 @@ class SynthDINOBackbone(Backbone):
 
     @torch.no_grad()
     def forward_images(self, batch: torch.Tensor, view: str) -> torch.Tensor:
-        return self.model(batch.to(self.device)).float().cpu()
+        return getattr(self.model, self.features_method)(batch.to(self.device)).float().cpu()
 
 
-class SynthClassifierBackbone(Backbone):
+class SynthDINOBackbone(_SynthImageBackbone):
+    name = "synth-dino"
+    views = ("dino",)
+
+
+class SynthClassifierBackbone(_SynthImageBackbone):
     """``synth-classifier``: the classifier's 256-d penultimate features (Inception pool3's role)."""
 
     name = "synth-classifier"
-    origin = "synth"
     views = ("fid",)
-    batch_size = 256
-
-    def __init__(self, device="cpu"):
-        self.sha256 = _file_sha(self.name)
-        super().__init__(device)
-        self.model = load_synth_model(self.name)[0].to(self.device)
-
-    def preprocess(self, image, view: str) -> torch.Tensor:
-        self.check_view(view)
-        return _synth_tensor(image)
-
-    @torch.no_grad()
-    def forward_images(self, batch: torch.Tensor, view: str) -> torch.Tensor:
-        return self.model.features(batch.to(self.device)).float().cpu()
+    features_method = "features"
 
 
 class SynthLPIPSBackbone(Backbone):
