@@ -37,7 +37,7 @@ from benchmark.metrics.backbones import synth as S
 
 BARS = {"synth-clip": ("retrieval_top1", 0.90), "synth-dino": ("knn_shape_accuracy", 0.90),
         "synth-classifier": ("object_accuracy", 0.95)}
-DEFAULT_STEPS = {"synth-clip": 1200, "synth-dino": 1200, "synth-classifier": 1000}
+DEFAULT_STEPS = {"synth-clip": 1200, "synth-dino": 1200, "synth-classifier": 2200}
 SEED = 0
 _MEAN = 0.5
 _STD = 0.5
