@@ -253,6 +253,13 @@ def _synth_batches(batch_size: int, seed: int, resolution: int, start: int = 0):
         k += 1
 
 
+def latent_scale(vae, seed: int = 0, resolution: int = 64) -> float:
+    """1 / std of the latents of 256 synth training targets, as SD's 0.18215 was chosen for its
+    VAE; a function of the seed only, so an evaluation can recompute it."""
+    _, _, probe, _ = next(_synth_batches(256, seed + 10_000, resolution))
+    return round(float(1.0 / vae.encode(probe).latent_dist.mode().std()), 4)
+
+
 def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None = None,
           batch_size: int | None = None, learning_rate: float | None = None, seed: int = 0,
           device: str | None = None, resume: bool = False, log_every: int = 50,
@@ -290,9 +297,7 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
         save_tokenizer(tokenizer, tok_path)
     unet, vae, text_encoder, noise_scheduler = build_tiny_components(tokenizer)
 
-    # Latent scale: 1 / std of target latents, as SD's 0.18215 was chosen for its VAE.
-    _, _, probe, _ = next(_synth_batches(256, seed + 10_000, recipe["resolution"]))
-    scale = round(float(1.0 / vae.encode(probe).latent_dist.mode().std()), 4)
+    scale = latent_scale(vae, seed, recipe["resolution"])
     vae.register_to_config(scaling_factor=scale)
     if TINY["source_residual"]:
         from benchmark.diffusion.unet import SourceResidualUNet

@@ -140,6 +140,19 @@ class MLLMGuidedEditor(BaseEditModel):
     def weights_sha256(self) -> str | None:
         return self._weights
 
+    def _derive(self, instruction: str, source, pv):
+        """The greedy expressive instruction and [IMG] states, which do not depend on the seed:
+        derived once per (instruction, image) and reused by the other seeds."""
+        import hashlib
+
+        key = (instruction, hashlib.sha256(source.tobytes()).hexdigest() if self.multimodal else "")
+        cache = self.__dict__.setdefault("_derived", {})
+        if key not in cache:
+            if len(cache) > 4096:  # a bound, not an LRU: a run revisits samples seed by seed
+                cache.clear()
+            cache[key] = self.guide.derive(instruction, pv)
+        return cache[key]
+
     def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:
         from diffusers import EulerAncestralDiscreteScheduler
 
@@ -151,7 +164,7 @@ class MLLMGuidedEditor(BaseEditModel):
         for req in requests:  # one at a time: bitwise batch-size invariance on CPU
             s = req.settings
             pv = pixel_values([req.sample.source]).to(self.device) if self.multimodal else None
-            derived = self.guide.derive(req.sample.instruction, pv)
+            derived = self._derive(req.sample.instruction, req.sample.source, pv)
             with torch.no_grad():
                 cond = self.guide.condition(derived.hidden)
                 img = edit_images(self.unet, self.vae,

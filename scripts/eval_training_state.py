@@ -4,13 +4,11 @@
 """
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-import torch
 
-from baselines.instruct_pix2pix import TINY, InstructPix2Pix, build_tiny_components
+from baselines.instruct_pix2pix import TINY, InstructPix2Pix, build_tiny_components, latent_scale
 from baselines.reference import IdentityEditor
 from benchmark.diffusion.checkpoints import load_module_weights, write_checkpoint
 from benchmark.diffusion.text import load_tokenizer
@@ -32,10 +30,7 @@ unet, vae, text, sched = build_tiny_components(tok)
 load_module_weights(unet, state / "unet.safetensors")
 load_module_weights(text, state / "text_encoder.safetensors")
 meta = json.loads((state / "state.json").read_text())
-# the scale is re-measured exactly as train() does
-from baselines.instruct_pix2pix import _synth_batches
-_, _, probe, _ = next(_synth_batches(256, 10_000, 64))
-vae.register_to_config(scaling_factor=round(float(1.0 / vae.encode(probe).latent_dist.mode().std()), 4))
+vae.register_to_config(scaling_factor=latent_scale(vae))  # as train() measured it
 tmp = Path(tempfile.mkdtemp())
 write_checkpoint(tmp, {"unet": unet, "text_encoder": text}, tok,
                  config={"vae": dict(vae.config), "scheduler": dict(sched.config), "tiny": TINY}, info={})

@@ -114,3 +114,10 @@ def test_mgie_training_smoke_and_adapter(tmp_path):
     assert res[0].image.shape == (64, 64, 3) and np.isfinite(res[0].image).all()
     again = model.edit(reqs[:1])[0]
     assert np.array_equal(again.image, res[0].image)  # batch-size invariant, deterministic
+    # the expressive instruction is seed-independent: another seed reuses it, no new derivation
+    calls = []
+    original = model.guide.derive
+    model.guide.derive = lambda *a, **k: calls.append(a) or original(*a, **k)
+    other = model.edit([EditRequest(samples[0], 1, {"steps": 2})])[0]
+    assert calls == [] and other.expressive == res[0].expressive
+    assert not np.array_equal(other.image, res[0].image)
