@@ -59,7 +59,7 @@ TINY = {
     # identity's on synth-ma5k); predicting the clean image lets the UNet copy the source.
     "scheduler": dict(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085,
                       beta_end=0.012, prediction_type="sample",
-                      timestep_spacing="trailing"),
+                      timestep_spacing="trailing", rescale_betas_zero_snr=True),
 }
 
 # Published InstructPix2Pix recipe (paper, section 4 / appendix): used by `--preset sd15`.
@@ -89,19 +89,21 @@ class MissingWeightsError(FileNotFoundError):
     """Weights that are not on this machine; the message says how to get them."""
 
 
-def build_tiny_components(tokenizer):
-    """Fresh (untrained) tiny UNet, autoencoder, text encoder and noise scheduler."""
+def build_tiny_components(tokenizer, tiny: dict | None = None):
+    """Fresh (untrained) tiny UNet, autoencoder, text encoder and noise scheduler, from ``tiny``
+    (default ``TINY``; a checkpoint passes the config it was trained with)."""
+    tiny = tiny or TINY
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel
 
     from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
     from benchmark.diffusion.text import tiny_clip_text_config
 
-    vae = PixelUnshuffleAutoencoder(factor=TINY["ae_factor"])
+    vae = PixelUnshuffleAutoencoder(factor=tiny["ae_factor"])
     ch = vae.config.latent_channels
-    unet = UNet2DConditionModel(in_channels=2 * ch, out_channels=ch, **TINY["unet"])
-    text_encoder = CLIPTextModel(tiny_clip_text_config(len(tokenizer), tokenizer, TINY["text_hidden"]))
-    scheduler = DDPMScheduler(**TINY["scheduler"])
+    unet = UNet2DConditionModel(in_channels=2 * ch, out_channels=ch, **tiny["unet"])
+    text_encoder = CLIPTextModel(tiny_clip_text_config(len(tokenizer), tokenizer, tiny["text_hidden"]))
+    scheduler = DDPMScheduler(**tiny["scheduler"])
     return unet, vae, text_encoder, scheduler
 
 
@@ -134,7 +136,7 @@ class InstructPix2Pix(BaseEditModel):
                                  how=f"editbench train --model {NAME} --preset tiny")
         self.manifest = manifest
         self.tokenizer = load_tokenizer(ckpt / "tokenizer.json")
-        unet, _, text_encoder, _ = build_tiny_components(self.tokenizer)
+        unet, _, text_encoder, _ = build_tiny_components(self.tokenizer, manifest["config"].get("tiny"))
         self.vae = PixelUnshuffleAutoencoder(**manifest["config"]["vae"])
         load_module_weights(unet, ckpt / "unet.safetensors")
         load_module_weights(text_encoder, ckpt / "text_encoder.safetensors")
@@ -196,7 +198,7 @@ class InstructPix2Pix(BaseEditModel):
     def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:
         from diffusers import EulerAncestralDiscreteScheduler
 
-        from benchmark.diffusion.sampling import edit_images
+        from benchmark.diffusion.sampling import CPU_CHUNK, edit_images_batched, fixed_chunks
 
         if not requests:
             return []
@@ -206,21 +208,19 @@ class InstructPix2Pix(BaseEditModel):
         texts = [r.sample.instruction for r in requests]
         lengths = [len(self.tokenizer(t).input_ids) for t in texts]
         source = _pil_to_tensor([r.sample.source for r in requests], self.resolution).to(self.device)
-        cond = self.encode_text(texts)
+        chunk = CPU_CHUNK if self.device == "cpu" else None  # see sampling.CPU_CHUNK
+        if chunk is None:
+            cond = self.encode_text(texts)
+        else:  # the text encoder too runs at one fixed batch size on CPU
+            cond = torch.cat([self.encode_text([texts[i] for i in idx])[:real]
+                              for idx, real in fixed_chunks(len(texts), chunk)])
         kwargs = dict(steps=int(settings.get("steps", 20)),
                       image_guidance_scale=float(settings.get("image_guidance_scale", 1.5)),
                       text_guidance_scale=float(settings.get("text_guidance_scale", 7.5)))
         gens = [r.generator(self.device) for r in requests]
-        # On CPU, GEMM kernels (1x1 convs, the time-embedding MLP) are chosen by batch size and
-        # their last bits differ (measured: 1.3e-6, enough to flip uint8 pixels), so each sample
-        # runs alone to keep "same seed, same bits, any batch size". GPUs batch the requests.
-        groups = [[i] for i in range(len(requests))] if self.device == "cpu" else [list(range(len(requests)))]
-        parts = []
-        for idx in groups:
-            scheduler = EulerAncestralDiscreteScheduler.from_config(self.scheduler_config)
-            parts.append(edit_images(self.unet, self.vae, scheduler, source[idx], cond[idx],
-                                     self.null_condition(), [gens[i] for i in idx], **kwargs))
-        images = torch.cat(parts)
+        images = edit_images_batched(
+            self.unet, self.vae, lambda: EulerAncestralDiscreteScheduler.from_config(self.scheduler_config),
+            source, cond, self.null_condition(), gens, chunk=chunk, **kwargs)
         out = []
         for img, n in zip(images.cpu(), lengths):
             extra = {}

@@ -23,7 +23,7 @@ import math
 import resource
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,7 +159,8 @@ def _edit_batch(model: EditModel, requests: list[EditRequest], store: OutputStor
         except Exception as exc:  # noqa: BLE001
             log.failures.append(Failure(req.sample.id, req.seed, f"model output: {one_line(exc)}"))
             continue
-        store.put(req.seed, req.sample.id, image, expressive=res.expressive, seconds=seconds)
+        store.put(req.seed, req.sample.id, image, expressive=res.expressive, seconds=seconds,
+                  extra=dict(res.extra or {}))
 
 
 def _rounds(task: TaskSpec, samples: Sequence[EditSample]) -> list[list[EditSample]]:
@@ -318,7 +319,7 @@ def assemble(task: TaskSpec, model_block: dict[str, Any], seeds: Sequence[int],
              items: Sequence[EditSample | FailedSample], scored: Sequence[str],
              scores: dict[str, dict[int, dict[str, float]]], metrics: dict[str, Metric],
              failures: list[Failure], timing: dict[str, Any], cache: dict[str, int],
-             limit: int | None) -> dict[str, Any]:
+             limit: int | None, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
     info = {k: m.describe() for k, m in metrics.items()}
     metric_block, by_category = aggregate(scores, seeds, info,
                                           _groups(items, scored, task.turn_protocol != "single"))
@@ -340,6 +341,7 @@ def assemble(task: TaskSpec, model_block: dict[str, Any], seeds: Sequence[int],
         "failures": [f.to_dict() for f in failures],
         "cache": cache,
         "by_category": by_category,
+        **({"outputs": outputs} if outputs else {}),
     }
 
 
@@ -365,6 +367,8 @@ def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = 
 
     samples = {it.id: it for it in items if isinstance(it, EditSample)}
     seconds: list[float] = []
+    expressive: dict[str, dict[str, str]] = defaultdict(dict)
+    notes: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
 
     def fetch(seed: int, sid: str):
         got = store.get(seed, sid)
@@ -372,6 +376,10 @@ def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = 
             return None
         if got.seconds is not None:
             seconds.append(got.seconds)
+        if got.expressive is not None:
+            expressive[str(seed)][sid] = got.expressive
+        if got.extra:
+            notes[str(seed)][sid] = got.extra
         return got.image, got.expressive
 
     failures = list(log.failures)
@@ -392,7 +400,30 @@ def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = 
     if features is not None:
         cache["features"] = features
     return assemble(task, model_block, seeds, items, scored, scores, metrics, failures, timing,
-                    cache, limit)
+                    cache, limit, outputs=_outputs_block(expressive, notes))
+
+
+def _outputs_block(expressive: dict[str, dict[str, str]],
+                   notes: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any] | None:
+    """The optional ``outputs`` block of a result: the expressive instruction of every scored
+    edit (``{seed: {sample id: text}}``; the CLIP-S metrics read these), the per-edit notes a
+    model attached (truncation warnings, conditioning fallbacks) and how often each note occurred
+    (``"key=value": count``, so a run's fallback rate reads at a glance)."""
+    if not expressive and not notes:
+        return None
+    counts: Counter = Counter()
+    for per_seed in notes.values():
+        for extra in per_seed.values():
+            for key, value in extra.items():
+                counts[f"{key}={value}" if isinstance(value, (bool, int, str)) and key != "warning"
+                       else key] += 1
+    block: dict[str, Any] = {}
+    if expressive:
+        block["expressive"] = {seed: dict(sorted(v.items())) for seed, v in sorted(expressive.items())}
+    if notes:
+        block["notes"] = {seed: dict(sorted(v.items())) for seed, v in sorted(notes.items())}
+        block["note_counts"] = dict(sorted(counts.items()))
+    return block
 
 
 # --------------------------------------------------------------------------- model-free mode

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ class StoredOutput:
     image: Image.Image
     expressive: str | None
     seconds: float | None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class OutputStore:
@@ -83,7 +84,7 @@ class OutputStore:
         except ValueError:
             return None
         return StoredOutput(image=image, expressive=record.get("expressive"),
-                            seconds=record.get("seconds"))
+                            seconds=record.get("seconds"), extra=record.get("extra") or {})
 
     def has(self, seed: int, sample_id: str) -> bool:
         return self.get(seed, sample_id) is not None

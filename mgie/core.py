@@ -70,6 +70,11 @@ class Derived:
     expressive: str
     hidden: torch.Tensor  # 1 x 8 x H: hidden states of the positions emitting [IMG0..7]
     n_tokens: int = 0  # tokens of E as generated
+    # "generated": the LM emitted [IMG0] itself. Fallbacks, when it did not: "forced-after-eos"
+    # (it ended the answer) or "forced-after-limit" (E reached MAX_NEW_TOKENS and was cut); the
+    # eight [IMG] tokens are then appended to E as it stands, so the conditioning is always
+    # defined. Editors record fallbacks per edit and the result counts them.
+    img_tokens: str = "generated"
 
 
 class MLLMGuide(nn.Module):
@@ -156,9 +161,10 @@ class MLLMGuide(nn.Module):
                                pad_token_id=self.tokenizer.pad_token_id, **kwargs)
         new = out[0, len(prompt):].tolist()
         stop = {self.img_ids[0], self.tokenizer.eos_token_id}
-        e_ids = []
+        e_ids, img_tokens = [], "forced-after-limit"
         for t in new:
             if t in stop:
+                img_tokens = "generated" if t == self.img_ids[0] else "forced-after-eos"
                 break
             e_ids.append(t)
         expressive = self.tokenizer.decode(e_ids, skip_special_tokens=True).strip()
@@ -167,7 +173,8 @@ class MLLMGuide(nn.Module):
         last = self._forward(ids, torch.ones_like(ids), pixel_values).hidden_states[-1]
         start = len(prompt) + len(e_ids)
         hidden = last[:, start - 1:start - 1 + N_IMG]
-        return Derived(expressive=expressive, hidden=hidden, n_tokens=len(e_ids))
+        return Derived(expressive=expressive, hidden=hidden, n_tokens=len(e_ids),
+                       img_tokens=img_tokens)
 
 
 def freeze_for_mgie(guide: MLLMGuide) -> list[nn.Parameter]:

@@ -157,25 +157,33 @@ class MLLMGuidedEditor(BaseEditModel):
         from diffusers import EulerAncestralDiscreteScheduler
 
         from baselines.instruct_pix2pix import _pil_to_tensor
-        from benchmark.diffusion.sampling import edit_images
+        from benchmark.diffusion.sampling import CPU_CHUNK, edit_images_batched
 
-        out = []
-        null = self.guide.null_condition(1)
-        for req in requests:  # one at a time: bitwise batch-size invariance on CPU
-            s = req.settings
+        if not requests:
+            return []
+        s = dict(requests[0].settings)
+        if any(dict(r.settings) != s for r in requests):
+            raise ValueError("one batch must share generation settings")
+        derived = []
+        for req in requests:  # the MLLM runs per sample (batch 1: bitwise batch invariance)
             pv = pixel_values([req.sample.source]).to(self.device) if self.multimodal else None
-            derived = self._derive(req.sample.instruction, req.sample.source, pv)
-            with torch.no_grad():
-                cond = self.guide.condition(derived.hidden)
-                img = edit_images(self.unet, self.vae,
-                                  EulerAncestralDiscreteScheduler.from_config(self.scheduler_config),
-                                  _pil_to_tensor([req.sample.source], self.resolution).to(self.device),
-                                  cond, null, [req.generator(self.device)],
-                                  steps=int(s.get("steps", 20)),
-                                  image_guidance_scale=float(s.get("image_guidance_scale", 1.5)),
-                                  text_guidance_scale=float(s.get("text_guidance_scale", 7.5)))
-            out.append(EditResult(image=img[0].permute(1, 2, 0).cpu().numpy(),
-                                  expressive=derived.expressive))
+            derived.append(self._derive(req.sample.instruction, req.sample.source, pv))
+        with torch.no_grad():
+            cond = torch.cat([self.guide.condition(d.hidden) for d in derived])
+            images = edit_images_batched(
+                self.unet, self.vae,
+                lambda: EulerAncestralDiscreteScheduler.from_config(self.scheduler_config),
+                _pil_to_tensor([r.sample.source for r in requests], self.resolution).to(self.device),
+                cond, self.guide.null_condition(1), [r.generator(self.device) for r in requests],
+                chunk=CPU_CHUNK if self.device == "cpu" else None,
+                steps=int(s.get("steps", 20)),
+                image_guidance_scale=float(s.get("image_guidance_scale", 1.5)),
+                text_guidance_scale=float(s.get("text_guidance_scale", 7.5)))
+        out = []
+        for img, d in zip(images, derived):
+            extra = {} if d.img_tokens == "generated" else {"img_tokens": d.img_tokens}
+            out.append(EditResult(image=img.permute(1, 2, 0).cpu().numpy(),
+                                  expressive=d.expressive, extra=extra))
         return out
 
     # ================================================================== training

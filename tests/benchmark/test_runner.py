@@ -196,3 +196,33 @@ def test_a_metric_failing_on_one_sample_fails_only_that_sample(tmp_path, cache_d
             [("p03", "metric picky: ValueError: cannot score this one")] * 2
     finally:
         METRICS.unregister("picky")
+
+
+def test_result_records_expressive_text_and_counts_model_notes(tmp_path, cache_dir):
+    class NotingEditor(NoiseEditor):
+        name = "noting"
+
+        def edit(self, requests):
+            out = super().edit(requests)
+            for req, res in zip(requests, out):
+                if req.sample.id.endswith(("0", "5")):
+                    res.extra = {"img_tokens": "forced-after-limit"}
+            return out
+
+    task = _task(tmp_path, dataset="_helpers:plain_dataset", seeds=(0, 1))
+    first = run_task(NotingEditor(), task, cache_dir=cache_dir, progress=False)
+    validate_result(first)
+    texts = first["outputs"]["expressive"]
+    assert set(texts) == {"0", "1"} and len(texts["0"]) == 12
+    assert texts["1"]["p03"].startswith("noise for ")
+    noted = {sid for sid in first["outputs"]["notes"]["0"]}
+    assert noted == {"p00", "p05", "p10"}
+    assert first["outputs"]["note_counts"] == {"img_tokens=forced-after-limit": 6}
+    # read back from the store on a rerun: same block
+    second = run_task(NotingEditor(), task, cache_dir=cache_dir, progress=False)
+    assert second["cache"]["computed"] == 0 and second["outputs"] == first["outputs"]
+    # a model without expressive text or notes gets no block at all
+    from benchmark.registry import MODELS
+
+    plain = run_task(MODELS.get("identity")(), task, cache_dir=cache_dir, progress=False)
+    assert "outputs" not in plain
