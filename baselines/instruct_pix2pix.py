@@ -264,7 +264,7 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
           batch_size: int | None = None, learning_rate: float | None = None, seed: int = 0,
           device: str | None = None, resume: bool = False, log_every: int = 50,
           checkpoint_every: int = 500, command: str | None = None, data_dir: str | None = None,
-          corpus_per_variant: int = 2000) -> dict:
+          corpus_per_variant: int = 2000, recipe_overrides: dict | None = None, **_: Any) -> dict:
     """Train a preset; returns the manifest. Tiny: builds the tokenizer, measures the latent
     scale, then trains UNet + text encoder on synth (accelerate; CPU or GPU)."""
     if preset != "tiny":
@@ -279,6 +279,10 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     from benchmark.diffusion.training import diffusion_loss
 
     recipe = dict(TINY_RECIPE)
+    unknown = set(recipe_overrides or {}) - set(recipe)
+    if unknown:
+        raise ValueError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(recipe)}")
+    recipe.update(recipe_overrides or {})
     recipe.update({k: v for k, v in dict(steps=steps, batch_size=batch_size,
                                           learning_rate=learning_rate).items() if v is not None})
     out = Path(output_dir) if output_dir else CHECKPOINT_DIR

@@ -167,10 +167,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"model {args.model!r} has no training recipe")
     command = " ".join(["editbench", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith(
         ("editbench", "__main__.py")) else f"editbench train --model {args.model} --preset {args.preset}"
+    overrides = {}
+    for item in args.recipe or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--recipe takes KEY=VALUE, got {item!r}")
+        import yaml
+
+        overrides[key] = yaml.safe_load(value)
+    extra = {"recipe_overrides": overrides} if overrides else {}
+    if args.base_checkpoint:
+        extra["base_checkpoint"] = args.base_checkpoint
     manifest = trainer(preset=args.preset, output_dir=args.output_dir, steps=args.steps,
                        batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                        device=args.device, resume=args.resume, command=command,
-                       data_dir=args.data_dir)
+                       data_dir=args.data_dir, **extra)
     print(f"trained {args.model} ({args.preset}): {manifest.get('steps')} steps, final loss "
           f"{manifest.get('final_loss')}, {manifest.get('wall_seconds')} s")
     return 0
@@ -254,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     t.add_argument("--resume", action="store_true", help="continue from the last training state")
     t.add_argument("--data-dir", default=None, help="training data folder (full-size presets)")
+    t.add_argument("--recipe", action="append", metavar="KEY=VALUE",
+                   help="override one recipe entry (repeatable), e.g. instruction_loss=false for "
+                   "MGIE's w/o-L_ins ablation; the manifest records the recipe used")
+    t.add_argument("--base-checkpoint", default=None,
+                   help="MLLM-guided models: the InstructPix2Pix-tiny checkpoint to start from")
     t.set_defaults(func=cmd_train)
 
     ls = sub.add_parser("list", help="list registered names")

@@ -133,6 +133,7 @@ MODELS = Registry(
         "instruct-pix2pix": "baselines.instruct_pix2pix:InstructPix2Pix",
         "lgie": "baselines.lgie:LGIE",
         "mgie": "mgie.mgie:MGIE",
+        "mgie-fz": "mgie.fz:MGIEFrozenEditor",
     },
 )
 
@@ -179,6 +180,7 @@ DATASETS = Registry(
     "editbench.datasets",
     {
         "synth": "benchmark.datasets.synth:load",
+        "synth-referring": "benchmark.datasets.synth:load_referring",
         "magicbrush": "benchmark.datasets.magicbrush:load",
         "evr": "benchmark.datasets.evr:load",
         "gier": "benchmark.datasets.gier:load",

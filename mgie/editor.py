@@ -42,8 +42,11 @@ TINY_LM = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_
 TINY_VISION = dict(image_size=64, patch_size=8, hidden_size=96, intermediate_size=192,
                    num_hidden_layers=3, num_attention_heads=3)
 TINY_HEAD = dict(d_model=128, nhead=4, num_layers=2, dim_feedforward=256)
+# instruction_loss=False is the paper's "w/o L_ins" ablation (Table 3): stage 2 trains on
+# 0.5 * L_edit alone, so the MLLM's expressive instructions get no supervision there.
 TINY_RECIPE = {"pretrain_steps": 1500, "pretrain_lr": 2e-3, "steps": 1000, "batch_size": 32,
-               "lr_mllm": 5e-4, "lr_unet": 1e-4, "edit_weight": 0.5, "conditioning_dropout": 0.05}
+               "lr_mllm": 5e-4, "lr_unet": 1e-4, "edit_weight": 0.5, "conditioning_dropout": 0.05,
+               "instruction_loss": True}
 PAPER_7B = {"llava": "liuhaotian/LLaVA-7B-v1 (LLaVA-7B)", "llama": "huggyllama/llama-7b",
             "diffusion": "runwayml/stable-diffusion-v1-5", "batch_size": 128, "lr_mllm": 5e-4,
             "lr_unet": 1e-4, "optimizer": "AdamW", "n_img_tokens": 8, "edit_head_layers": 4}
@@ -192,7 +195,8 @@ class MLLMGuidedEditor(BaseEditModel):
               batch_size: int | None = None, learning_rate: float | None = None, seed: int = 0,
               device: str | None = None, resume: bool = False, command: str | None = None,
               data_dir: str | None = None, log_every: int = 50, pretrain_steps: int | None = None,
-              base_checkpoint: str | None = None, **_: Any) -> dict:
+              base_checkpoint: str | None = None, recipe_overrides: dict | None = None,
+              **_: Any) -> dict:
         if preset != "tiny":
             raise NotImplementedError(f"{cls.name} --preset {preset} training runs on GPUs with "
                                       f"the 7B weights ({PAPER_7B}); not wired in this release")
@@ -204,6 +208,10 @@ class MLLMGuidedEditor(BaseEditModel):
         from benchmark.diffusion.training import diffusion_loss
 
         recipe = dict(TINY_RECIPE)
+        unknown = set(recipe_overrides or {}) - set(recipe)
+        if unknown:
+            raise ValueError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(recipe)}")
+        recipe.update(recipe_overrides or {})
         for k, v in (("steps", steps), ("batch_size", batch_size), ("pretrain_steps", pretrain_steps)):
             if v is not None:
                 recipe[k] = v
@@ -272,7 +280,9 @@ class MLLMGuidedEditor(BaseEditModel):
             l_edit = diffusion_loss(unet, vae, noise_sched, _pil_to_tensor(b["sources"], 64),
                                     _pil_to_tensor(b["targets"], 64), cond, null, gen,
                                     recipe["conditioning_dropout"])
-            loss = l_ins + recipe["edit_weight"] * l_edit
+            loss = recipe["edit_weight"] * l_edit
+            if recipe["instruction_loss"]:
+                loss = loss + l_ins
             loss.backward()
             torch.nn.utils.clip_grad_norm_(list(mllm_params) + list(unet.parameters()), 1.0)
             opt.step()

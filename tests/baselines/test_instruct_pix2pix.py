@@ -145,3 +145,13 @@ def test_train_writes_a_checkpoint_and_resumes(tmp_path):
                     corpus_per_variant=20, resume=True, command="test")
     # the resumed run continued from the step-2 state: history holds steps 1-2 then 3-6
     assert [h["step"] for h in resumed["loss_history"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_unknown_recipe_override_is_refused_before_training(tmp_path):
+    from mgie.mgie import MGIE
+
+    with pytest.raises(ValueError, match="unknown recipe key"):
+        train(output_dir=str(tmp_path), recipe_overrides={"learning_rat": 1e-3})
+    with pytest.raises(ValueError, match="unknown recipe key"):
+        MGIE.train(output_dir=str(tmp_path), recipe_overrides={"instruction_los": False})
+    assert not any(tmp_path.iterdir())

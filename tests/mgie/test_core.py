@@ -74,6 +74,25 @@ def test_derive_is_greedy_and_bounded(guide):
     assert a.n_tokens <= 32
 
 
+def test_fallback_when_the_lm_emits_no_img_token(guide, monkeypatch):
+    """An LM that never emits [IMG0]: the [IMG] tokens are appended to E as it stands (the
+    documented fallback), the conditioning is still 8 states wide, and the reason is recorded."""
+    pv = _pv(guide, 1)
+    word = guide.tokenizer("circle", add_special_tokens=False).input_ids[0]
+    eos = guide.tokenizer.eos_token_id
+    for tail, reason, n in (([word] * 32, "forced-after-limit", 32),
+                            ([word, word, eos], "forced-after-eos", 2),
+                            ([word, guide.img_ids[0]], "generated", 1)):
+        def fake_generate(input_ids, tail=tail, **_):
+            return torch.cat([input_ids, torch.tensor([tail])], dim=1)
+
+        monkeypatch.setattr(guide.lm, "generate", fake_generate)
+        d = guide.derive(TEXTS[0], pv)
+        assert (d.img_tokens, d.n_tokens) == (reason, n)
+        assert d.hidden.shape[:2] == (1, N_IMG)
+        assert torch.isfinite(guide.condition(d.hidden)).all()
+
+
 def test_freeze_keeps_only_embeddings_head_and_edit_head_trainable(guide):
     params = freeze_for_mgie(guide)
     trainable = {id(p) for p in guide.parameters() if p.requires_grad}

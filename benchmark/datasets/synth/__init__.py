@@ -15,7 +15,7 @@ Variants mirror five benchmarks: ``evr`` (Photoshop-style), ``gier`` (global + l
 """
 
 from .scene import Background, Scene, Shape, View, render, random_scene
-from .tasks import SPLITS, SYNTH_VERSION, VARIANTS, generate, iter_samples, load
+from .tasks import SPLITS, SYNTH_VERSION, VARIANTS, generate, iter_samples, load, load_referring
 
 __all__ = [
     "SYNTH_VERSION",
@@ -23,6 +23,7 @@ __all__ = [
     "SPLITS",
     "generate",
     "load",
+    "load_referring",
     "iter_samples",
     "random_scene",
     "render",

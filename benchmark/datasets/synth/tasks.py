@@ -306,3 +306,16 @@ def load(variant: str, split: str = "test", *, size: int = 64, limit: int | None
     if stop < 0:
         raise ValueError(f"limit must be >= 0, got {limit!r}")
     return list(iter_samples(variant, split, size=size, start=0, stop=stop, version=version))
+
+
+def load_referring(split: str = "test", *, size: int = 64, limit: int | None = None,
+                   version: int = SYNTH_VERSION, variants: Sequence[str] = VARIANTS) -> list[EditSample]:
+    """The visually-referring share of the synth suite: every sample (MagicBrush: every turn,
+    scored as in the all-turn protocol) whose category is ``referring``, variant by variant in
+    ``VARIANTS`` order; ``limit`` applies per variant, as ``load``'s does. The MGIE paper's
+    central claim is about these edits, whose target must be read off the image."""
+    out: list[EditSample] = []
+    for variant in variants:
+        out.extend(s for s in load(variant, split, size=size, limit=limit, version=version)
+                   if s.category == "referring")
+    return out

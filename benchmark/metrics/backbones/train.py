@@ -236,13 +236,6 @@ def _augment(x: torch.Tensor, out_size: int, scale: tuple[float, float], g: torc
         grey = y2.mean(dim=1, keepdim=True)
         y2 = (y2 - grey) * s + grey
         y = apply * y2 + (1 - apply) * y
-        # Colour is the one cue that tells synth scenes apart without looking at shapes, and
-        # DINO's hue jitter (0.1) barely moves it: views also get their RGB channels permuted
-        # (p = 0.8), so a feature that keeps only colour no longer matches its own other view.
-        perm = torch.stack([torch.randperm(3, generator=g) for _ in range(n)])
-        permute = torch.rand(n, generator=g) < 0.8
-        perm[~permute] = torch.arange(3)
-        y = torch.gather(y, 1, perm.view(n, 3, 1, 1).expand_as(y))
         gs = (torch.rand(n, 1, 1, 1, generator=g) < 0.2).float()
         y = gs * y.mean(dim=1, keepdim=True).expand_as(y) + (1 - gs) * y
     return y.clamp(0, 1)
@@ -264,37 +257,11 @@ def _resample_backgrounds(scenes, rng: np.random.Generator, p: float) -> np.ndar
     return out
 
 
-def sinkhorn_knopp(scores: torch.Tensor, temperature: float, iterations: int = 3) -> torch.Tensor:
-    """DINOv2's teacher targets (Oquab et al. 2023, after SwAV): softmax-like assignments of the
-    batch to the prototypes, rescaled so every prototype gets an equal share of the batch."""
-    q = torch.exp((scores - scores.max()) / temperature).t()  # prototypes x batch
-    n_proto, n_batch = q.shape
-    q = q / q.sum()
-    for _ in range(iterations):
-        q = q / q.sum(dim=1, keepdim=True) / n_proto
-        q = q / q.sum(dim=0, keepdim=True) / n_batch
-    return (q * n_batch).t()
-
-
-def koleo_loss(features: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """DINOv2's KoLeo regulariser: minus the mean log distance of each l2-normalised feature to its
-    nearest neighbour in the batch (spreads the features; no labels involved)."""
-    f = F.normalize(features, dim=-1)
-    dots = f @ f.t()
-    dots.fill_diagonal_(-2.0)
-    nearest = dots.argmax(dim=1)
-    dist = (f - f[nearest]).norm(dim=-1)
-    return -torch.log(dist + eps).mean()
-
-
 def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_local: int = 0,
                out_dim: int = 256, lr: float = 5e-4, monitor=None,
-               global_scale: tuple[float, float] = (0.6, 1.0), centering: str = "sinkhorn",
-               koleo_weight: float = 0.1):
-    """DINO: student/teacher (EMA, momentum 0.996 -> 1), sharpening (teacher 0.04, student 0.1)
-    and centring of the teacher: ``"sinkhorn"`` (default; DINOv2's Sinkhorn-Knopp, plus its KoLeo
-    term on the pooled features) or ``"ema"`` (DINO v1's running mean, which collapsed here: k-NN
-    shape accuracy 0.18, chance); prototypes frozen for the first steps; 2 global views (and ``n_local`` 32 px
+               global_scale: tuple[float, float] = (0.6, 1.0)):
+    """DINO: student/teacher (EMA, momentum 0.996 -> 1), centring + sharpening (teacher 0.04,
+    student 0.1), prototypes frozen for the first steps; 2 global views (and ``n_local`` 32 px
     local crops, off by default: with resampled backgrounds a small local crop is mostly backdrop
     and pushed training into the uniform collapse); views are random resized crops, flips, colour
     jitter and grayscale of the scene rendered over its own or (p = 0.5 per view) a freshly drawn
@@ -335,12 +302,8 @@ def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_local: int = 0,
         locals_ = [_augment(views[i % 2], 32, (0.1, 0.35), g) for i in range(n_local)]
         with torch.no_grad():
             t_out = t_head(teacher(norm(torch.cat(globals_))))
-            if centering == "sinkhorn":
-                t_prob = tuple(sinkhorn_knopp(o, t_temp) for o in t_out.chunk(2))
-            else:
-                t_prob = F.softmax((t_out - center) / t_temp, dim=-1).chunk(2)
-        s_feat = student(norm(torch.cat(globals_)))
-        s_glob = s_head(s_feat).chunk(2)
+            t_prob = F.softmax((t_out - center) / t_temp, dim=-1).chunk(2)
+        s_glob = s_head(student(norm(torch.cat(globals_)))).chunk(2)
         s_loc = s_head(student(norm(torch.cat(locals_)))).chunk(n_local) if n_local else ()
         s_all = list(s_glob) + list(s_loc)
         loss, terms = 0.0, 0
@@ -351,8 +314,6 @@ def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_local: int = 0,
                 loss = loss + (-q * F.log_softmax(v / 0.1, dim=-1)).sum(-1).mean()
                 terms += 1
         loss = loss / terms
-        if koleo_weight and centering == "sinkhorn":
-            loss = loss + koleo_weight * sum(koleo_loss(f) for f in s_feat.chunk(2)) / 2
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(params, 3.0)

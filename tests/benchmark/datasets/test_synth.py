@@ -392,3 +392,17 @@ def test_render_outputs_and_coverage():
             im = synth.render(synth.Scene(b), size)[0]
             assert im.shape == (size, size, 3)
             assert (kind == "solid") == (len(np.unique(im.reshape(-1, 3), axis=0)) == 1)
+
+
+def test_referring_share_is_exactly_the_referring_samples_of_every_variant():
+    from collections import Counter
+
+    got = synth.load_referring("test", limit=8)
+    assert got and all(s.category == "referring" for s in got)
+    expected = [s.id for v in synth.VARIANTS for s in synth.load(v, "test", limit=8)
+                if s.category == "referring"]
+    assert [s.id for s in got] == expected
+    per_variant = Counter(s.id.split("-")[0] for s in got)
+    assert set(per_variant) == set(synth.VARIANTS)
+    # single-turn variants: exactly one referring sample per aligned block of four
+    assert all(per_variant[v] == 2 for v in ("evr", "gier", "ma5k", "complex"))
