@@ -20,6 +20,13 @@ def test_perf_metrics_reports_speedup_bound_and_equal_values():
     # the suite computed each unique input once: passes == unique inputs
     assert sum(r["suite_passes"].values()) == r["unique_inputs"]["images"] + r["unique_inputs"]["texts"]
     assert "speedup_vs_naive" in perf.format_report(r)
+    # warm: dataset-side features came from disk, so only the model outputs went through the
+    # image backbones (3 samples x 2 seeds per image view), and the values are still the naive ones
+    assert r["max_rel_diff_warm_vs_naive"].keys() == r["max_rel_diff_suite_vs_naive"].keys()
+    assert sum(r["suite_warm_passes"].values()) < sum(r["suite_passes"].values())
+    assert r["speedup_vs_naive_warm"] > 0
+    # sharing ceiling at 2 seeds: clip_dir's L/14 encodes source + output per (sample, seed)
+    assert abs(r["ceiling_from_sharing"]["clip-large"] - 2 / (1 + 1 / 2)) < 1e-9
 
 
 def test_cli_writes_json(tmp_path, capsys):
