@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark.api import BaseEditModel, EditRequest, EditResult, stable_hash
+from benchmark.api import BaseEditModel, EditRequest, EditResult, EditSample, stable_hash
 from benchmark.diffusion.checkpoints import (load_manifest, load_module_weights, manifest_digest,
                                              write_checkpoint)
 
@@ -65,7 +65,7 @@ TINY = {
 # Published InstructPix2Pix recipe (paper, section 4 / appendix): used by `--preset sd15`.
 SD15_RECIPE = {"resolution": 256, "batch_size": 1024, "learning_rate": 1e-4, "steps": 10_000,
                "warmup_steps": 0, "flip": True, "resize_range": (256, 288),
-               "conditioning_dropout": 0.05}
+               "conditioning_dropout": 0.05, "per_device_batch_size": 32, "max_grad_norm": 1.0}
 TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps": 1200,
                "warmup_steps": 100, "flip": False, "conditioning_dropout": 0.05}
 
@@ -166,7 +166,8 @@ class InstructPix2Pix(BaseEditModel):
         self.unet, self.vae, self.text_encoder = pipe.unet, pipe.vae, pipe.text_encoder
         self.tokenizer = pipe.tokenizer
         self.scheduler_config = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config).config
-        self.resolution = 512
+        # 512 for SD-v1.5-sized checkpoints: the UNet's sample size times the VAE's scale factor
+        self.resolution = int(self.unet.config.sample_size) * 2 ** (len(self.vae.config.block_out_channels) - 1)
         h = stable_hash({k: str(v.dtype) + str(tuple(v.shape))
                          for k, v in list(self.unet.state_dict().items())[:50]})
         self._weights_sha = f"{SD15_REPO}:{h}"
@@ -267,10 +268,13 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
           corpus_per_variant: int = 2000, recipe_overrides: dict | None = None, **_: Any) -> dict:
     """Train a preset; returns the manifest. Tiny: builds the tokenizer, measures the latent
     scale, then trains UNet + text encoder on synth (accelerate; CPU or GPU)."""
+    if preset == "sd15":
+        return train_sd15(output_dir=output_dir, steps=steps, batch_size=batch_size,
+                          learning_rate=learning_rate, seed=seed, device=device, resume=resume,
+                          log_every=log_every, checkpoint_every=checkpoint_every, command=command,
+                          data_dir=data_dir, recipe_overrides=recipe_overrides, **_)
     if preset != "tiny":
-        raise NotImplementedError(
-            f"`--preset {preset}` training needs the IPr2Pr loader and GPUs: recipe {SD15_RECIPE} "
-            f"from {SD15_BASE_REPO}; not wired in this release")
+        raise ValueError(f"unknown preset {preset!r} for {NAME} (tiny, sd15)")
     from accelerate import Accelerator
     from diffusers.optimization import get_scheduler
 
@@ -368,6 +372,163 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
               "device": str(accelerator.device), "torch": torch.__version__},
     )
     return manifest
+
+
+def _resize_crop_flip(images: Sequence[Image.Image], resolution: int, resize_range, flip: bool,
+                      rng: np.random.Generator) -> list[torch.Tensor]:
+    """InstructPix2Pix's training augmentation (``edit_dataset.py``): one random square resize in
+    ``resize_range``, one random ``resolution`` crop and (optionally) one horizontal flip, the
+    *same* for every image of the pair; tensors in [-1, 1]."""
+    size = int(rng.integers(resize_range[0], resize_range[1] + 1))
+    x0, y0 = (int(rng.integers(0, size - resolution + 1)) for _ in range(2))
+    mirror = flip and rng.random() < 0.5
+    out = []
+    for im in images:
+        im = im.convert("RGB").resize((size, size), Image.BICUBIC)
+        im = im.crop((x0, y0, x0 + resolution, y0 + resolution))
+        if mirror:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        out.append(torch.from_numpy(np.asarray(im, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1.0)
+    return out
+
+
+def _ipr2pr_batches(data_dir: str | None, batch_size: int, recipe: dict, seed: int, start: int = 0):
+    """Endless shuffled batches of IPr2Pr train pairs (failed rows skipped and counted)."""
+    from benchmark.datasets import ipr2pr
+
+    items = [it for it in ipr2pr.load(data_dir=data_dir, split="train") if isinstance(it, EditSample)]
+    if not items:
+        raise ValueError("IPr2Pr: no usable training pairs under --data-dir")
+    k = start
+    while True:
+        rng = np.random.default_rng([seed, 11, k])
+        pick = [items[int(i)] for i in rng.integers(0, len(items), batch_size)]
+        pairs = [_resize_crop_flip([it.source, it.target], recipe["resolution"],
+                                   recipe["resize_range"], recipe["flip"], rng) for it in pick]
+        yield (k, torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs]),
+               [it.instruction for it in pick])
+        k += 1
+
+
+def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_size: int | None = None,
+               learning_rate: float | None = None, seed: int = 0, device: str | None = None,
+               resume: bool = False, log_every: int = 50, checkpoint_every: int = 500,
+               command: str | None = None, data_dir: str | None = None,
+               recipe_overrides: dict | None = None, base_checkpoint: str | None = None,
+               **_: Any) -> dict:
+    """The paper's recipe (SD15_RECIPE) from ``runwayml/stable-diffusion-v1-5`` (or
+    ``base_checkpoint``, a
+    local diffusers folder with unet/ vae/ text_encoder/ tokenizer/): conv_in widened to 8
+    channels (new ones zero), VAE and text encoder frozen (as diffusers'
+    ``train_instruct_pix2pix.py``), UNet trained on IPr2Pr with conditioning dropout; batch =
+    per-device batch x processes x gradient accumulation; bf16 on GPUs. Writes a diffusers
+    ``StableDiffusionInstructPix2PixPipeline`` folder (safetensors) plus ``manifest.json``, which
+    ``--preset sd15 --weights-dir DIR`` loads."""
+    import hashlib
+    import json
+
+    from accelerate import Accelerator
+    from diffusers import (AutoencoderKL, DDPMScheduler, EulerAncestralDiscreteScheduler,
+                           StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel)
+    from diffusers.optimization import get_scheduler
+    from transformers import AutoTokenizer, CLIPTextModel
+
+    from benchmark.diffusion.training import diffusion_loss
+    from benchmark.diffusion.unet import expand_conv_in
+    from benchmark.files import atomic_write_json
+
+    recipe = dict(SD15_RECIPE)
+    unknown = set(recipe_overrides or {}) - set(recipe)
+    if unknown:
+        raise ValueError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(recipe)}")
+    recipe.update(recipe_overrides or {})
+    recipe.update({k: v for k, v in dict(steps=steps, batch_size=batch_size,
+                                          learning_rate=learning_rate).items() if v is not None})
+    if resume:
+        raise NotImplementedError("--resume for sd15: restart from the last saved pipeline folder "
+                                  "with --recipe (accelerate state saving is not wired)")
+    source = base_checkpoint or SD15_BASE_REPO
+    try:
+        kw = dict(local_files_only=True)
+        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **kw)
+        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **kw)
+        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **kw)
+        tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer", **kw)
+        noise_scheduler = DDPMScheduler.from_pretrained(source, subfolder="scheduler", **kw)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a deep library error
+        raise MissingWeightsError(
+            f"{NAME} sd15 training needs {SD15_BASE_REPO} (unet, vae, text_encoder, tokenizer, "
+            f"scheduler) locally: on a machine with network run `huggingface-cli download "
+            f"{SD15_BASE_REPO}`, or pass a diffusers folder ({type(exc).__name__})") from None
+    expand_conv_in(unet)
+    vae.requires_grad_(False)
+    text_encoder.requires_grad_(False)
+
+    on_gpu = torch.cuda.is_available() and device != "cpu"
+    procs = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    per_device = min(recipe["per_device_batch_size"], recipe["batch_size"])
+    accum = max(1, recipe["batch_size"] // (per_device * procs))
+    accelerator = Accelerator(cpu=not on_gpu, mixed_precision="bf16" if on_gpu else "no",
+                              gradient_accumulation_steps=accum)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=recipe["learning_rate"], weight_decay=1e-2)
+    lr_sched = get_scheduler("constant_with_warmup", optimizer,
+                             num_warmup_steps=recipe["warmup_steps"])
+    unet, optimizer, lr_sched = accelerator.prepare(unet, optimizer, lr_sched)
+    vae.to(accelerator.device)
+    text_encoder.to(accelerator.device)
+
+    def encode(texts):
+        ids = tokenizer(texts, padding="max_length", truncation=True,
+                        max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+        with torch.no_grad():
+            return text_encoder(ids.to(accelerator.device))[0]
+
+    null = encode([""])
+    gen = torch.Generator().manual_seed(seed)
+    history, losses, t0 = [], [], time.perf_counter()
+    micro = 0
+    unet.train()
+    for k, src, tgt, texts in _ipr2pr_batches(data_dir, per_device, recipe, seed):
+        if micro >= recipe["steps"] * accum:
+            break
+        with accelerator.accumulate(unet), accelerator.autocast():
+            loss = diffusion_loss(unet, vae, noise_scheduler, src.to(accelerator.device),
+                                  tgt.to(accelerator.device), encode(texts), null, gen,
+                                  recipe["conditioning_dropout"])
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(unet.parameters(), recipe["max_grad_norm"])
+            optimizer.step()
+            lr_sched.step()
+            optimizer.zero_grad(set_to_none=True)
+        micro += 1
+        losses.append(float(loss.detach()))
+        step = micro // accum
+        if accelerator.sync_gradients and (step % log_every == 0 or step == recipe["steps"]):
+            history.append({"step": step, "loss": float(np.mean(losses[-log_every * accum:]))})
+            accelerator.print(f"step {step}/{recipe['steps']} loss {history[-1]['loss']:.4f}")
+    out = Path(output_dir) if output_dir else Path("checkpoints") / "instruct-pix2pix-sd15"
+    if accelerator.is_main_process:
+        pipe = StableDiffusionInstructPix2PixPipeline(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+            unet=accelerator.unwrap_model(unet),
+            scheduler=EulerAncestralDiscreteScheduler.from_config(noise_scheduler.config),
+            safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        pipe.save_pretrained(out, safe_serialization=True)
+        files = {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
+                 for f in sorted(out.rglob("*")) if f.is_file() and f.name != "manifest.json"}
+        manifest = {"format": "editbench-diffusers-pipeline/1", "files": files, "model": NAME,
+                    "preset": "sd15", "base": source, "recipe": recipe, "seed": seed,
+                    "steps": recipe["steps"], "gradient_accumulation": accum, "processes": procs,
+                    "wall_seconds": round(time.perf_counter() - t0, 1),
+                    "final_loss": history[-1]["loss"] if history else math.nan,
+                    "loss_history": history, "device": str(accelerator.device),
+                    "command": command or f"editbench train --model {NAME} --preset sd15",
+                    "torch": torch.__version__}
+        atomic_write_json(out / "manifest.json", json.loads(json.dumps(manifest, default=str)))
+        return manifest
+    return {}
 
 
 InstructPix2Pix.train = staticmethod(train)  # `editbench train --model instruct-pix2pix`

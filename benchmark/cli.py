@@ -269,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one recipe entry (repeatable), e.g. instruction_loss=false for "
                    "MGIE's w/o-L_ins ablation; the manifest records the recipe used")
     t.add_argument("--base-checkpoint", default=None,
-                   help="MLLM-guided models: the InstructPix2Pix-tiny checkpoint to start from")
+                   help="what training starts from: MLLM-guided models, the InstructPix2Pix-tiny "
+                   "checkpoint; instruct-pix2pix sd15, a diffusers Stable Diffusion folder "
+                   "(default: runwayml/stable-diffusion-v1-5 from the local cache)")
     t.set_defaults(func=cmd_train)
 
     ls = sub.add_parser("list", help="list registered names")

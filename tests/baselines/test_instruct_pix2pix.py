@@ -155,3 +155,63 @@ def test_unknown_recipe_override_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="unknown recipe key"):
         MGIE.train(output_dir=str(tmp_path), recipe_overrides={"instruction_los": False})
     assert not any(tmp_path.iterdir())
+
+
+def _tiny_sd_folder(root):
+    """A diffusers Stable-Diffusion folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/) with
+    tiny random weights: what `--preset sd15` training reads from runwayml/stable-diffusion-v1-5."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    from benchmark.diffusion.text import tiny_clip_text_config
+
+    torch.manual_seed(0)
+    tok = train_tokenizer(WORDS * 5 + ["make it look like painting 1", "a photo"], vocab_size=300)
+    tok.model_max_length = 16
+    UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64),
+                         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), layers_per_block=1,
+                         cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8,
+                         ).save_pretrained(root / "unet")
+    AutoencoderKL(block_out_channels=(16, 32), down_block_types=("DownEncoderBlock2D",) * 2,
+                  up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8,
+                  sample_size=16).save_pretrained(root / "vae")
+    CLIPTextModel(tiny_clip_text_config(len(tok), tok, 32)).save_pretrained(root / "text_encoder")
+    tok.save_pretrained(root / "tokenizer")
+    DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                  prediction_type="epsilon").save_pretrained(root / "scheduler")
+    return root
+
+
+def test_sd15_recipe_trains_from_a_diffusers_folder_and_the_adapter_loads_it(tmp_path):
+    from _dataset_fixtures import write_ipr2pr_folder
+    from diffusers import UNet2DConditionModel
+
+    base = _tiny_sd_folder(tmp_path / "sd")
+    data = write_ipr2pr_folder(tmp_path / "ipr2pr", n_prompts=6, seeds_per_prompt=2, size=40)["root"]
+    out = tmp_path / "out"
+    manifest = train(preset="sd15", output_dir=str(out), steps=3, batch_size=4, base_checkpoint=str(base),
+                     data_dir=str(data), seed=0, device="cpu", log_every=1,
+                     recipe_overrides={"resolution": 16, "resize_range": [16, 20],
+                                       "per_device_batch_size": 2})
+    assert manifest["gradient_accumulation"] == 2 and manifest["steps"] == 3
+    assert [h["step"] for h in manifest["loss_history"]] == [1, 2, 3]
+    assert all(np.isfinite(h["loss"]) for h in manifest["loss_history"])
+    unet = UNet2DConditionModel.from_pretrained(out / "unet")
+    assert unet.config.in_channels == 8  # conv_in surgery: noisy + source latents
+    # the base's 4 input channels were trained from their copy; the 4 new ones from zero
+    base_w = UNet2DConditionModel.from_pretrained(base / "unet").conv_in.weight
+    assert unet.conv_in.weight.shape[1] == 2 * base_w.shape[1]
+    files = json.loads((out / "manifest.json").read_text())["files"]
+    assert "unet/diffusion_pytorch_model.safetensors" in files
+    model = InstructPix2Pix(preset="sd15", weights_dir=str(out))
+    assert model.resolution == 16  # UNet sample size x VAE scale factor
+    sample = _samples(1)[0]
+    res = model.edit([EditRequest(sample, seed=0, settings={"steps": 2})])[0]
+    assert np.asarray(to_rgb_image(res.image)).shape == (16, 16, 3)
+
+
+def test_sd15_training_without_base_weights_names_what_to_fetch(tmp_path):
+    with pytest.raises(FileNotFoundError, match="stable-diffusion-v1-5"):
+        train(preset="sd15", output_dir=str(tmp_path), steps=1,
+              base_checkpoint=str(tmp_path / "missing"))
