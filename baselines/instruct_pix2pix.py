@@ -280,15 +280,10 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
 
     from benchmark.diffusion.checkpoints import load_training_state, save_training_state
     from benchmark.diffusion.text import save_tokenizer, synth_corpus, tokenize, train_tokenizer
-    from benchmark.diffusion.training import diffusion_loss
+    from benchmark.diffusion.training import diffusion_loss, resolve_recipe
 
-    recipe = dict(TINY_RECIPE)
-    unknown = set(recipe_overrides or {}) - set(recipe)
-    if unknown:
-        raise ValueError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(recipe)}")
-    recipe.update(recipe_overrides or {})
-    recipe.update({k: v for k, v in dict(steps=steps, batch_size=batch_size,
-                                          learning_rate=learning_rate).items() if v is not None})
+    recipe = resolve_recipe(TINY_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
+                            learning_rate=learning_rate)
     out = Path(output_dir) if output_dir else CHECKPOINT_DIR
     work = out / "training-state"
     accelerator = Accelerator(cpu=(device == "cpu") or not torch.cuda.is_available(),
@@ -433,17 +428,12 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
     from diffusers.optimization import get_scheduler
     from transformers import AutoTokenizer, CLIPTextModel
 
-    from benchmark.diffusion.training import diffusion_loss
+    from benchmark.diffusion.training import diffusion_loss, resolve_recipe
     from benchmark.diffusion.unet import expand_conv_in
     from benchmark.files import atomic_write_json
 
-    recipe = dict(SD15_RECIPE)
-    unknown = set(recipe_overrides or {}) - set(recipe)
-    if unknown:
-        raise ValueError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(recipe)}")
-    recipe.update(recipe_overrides or {})
-    recipe.update({k: v for k, v in dict(steps=steps, batch_size=batch_size,
-                                          learning_rate=learning_rate).items() if v is not None})
+    recipe = resolve_recipe(SD15_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
+                            learning_rate=learning_rate)
     if resume:
         raise NotImplementedError("--resume for sd15: restart from the last saved pipeline folder "
                                   "with --recipe (accelerate state saving is not wired)")

@@ -205,16 +205,10 @@ class MLLMGuidedEditor(BaseEditModel):
         from baselines.instruct_pix2pix import CHECKPOINT_DIR, _pil_to_tensor
         from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
         from benchmark.diffusion.text import load_tokenizer
-        from benchmark.diffusion.training import diffusion_loss
+        from benchmark.diffusion.training import diffusion_loss, resolve_recipe
 
-        recipe = dict(TINY_RECIPE)
-        unknown = set(recipe_overrides or {}) - set(recipe)
-        if unknown:
-            raise ValueError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(recipe)}")
-        recipe.update(recipe_overrides or {})
-        for k, v in (("steps", steps), ("batch_size", batch_size), ("pretrain_steps", pretrain_steps)):
-            if v is not None:
-                recipe[k] = v
+        recipe = resolve_recipe(TINY_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
+                                pretrain_steps=pretrain_steps)
         base = Path(base_checkpoint) if base_checkpoint else CHECKPOINT_DIR
         bm = load_manifest(base, what="InstructPix2Pix tiny checkpoint (MGIE's diffusion start)",
                            how="editbench train --model instruct-pix2pix --preset tiny")

@@ -53,3 +53,14 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
     else:
         raise ValueError(f"unsupported prediction_type {kind!r}")
     return F.mse_loss(pred.float(), goal.float())
+
+
+def resolve_recipe(defaults: dict, overrides: dict | None = None, **explicit) -> dict:
+    """A training recipe: ``defaults``, then ``overrides`` (``--recipe KEY=VALUE``; an unknown key
+    is an error, not a silent no-op), then the explicit command-line values that are not None."""
+    unknown = set(overrides or {}) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(defaults)}")
+    recipe = {**defaults, **(overrides or {})}
+    recipe.update({k: v for k, v in explicit.items() if v is not None})
+    return recipe
