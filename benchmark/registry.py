@@ -156,6 +156,8 @@ METRICS = Registry(
         "clip_s_goal": "benchmark.metrics.clip_s:CLIPScoreGoal",
         "fid": "benchmark.metrics.fid:FID",
         "kid": "benchmark.metrics.fid:KID",
+        "expressive_exact_match": "benchmark.metrics.expressive:ExpressiveExactMatch",
+        "expressive_token_f1": "benchmark.metrics.expressive:ExpressiveTokenF1",
     },
 )
 
