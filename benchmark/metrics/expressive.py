@@ -41,23 +41,25 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-class ExpressiveExactMatch(Metric):
+class _ExpressiveMetric(Metric):
+    higher_is_better = True
+    requires = ("expressive",)  # the sample's reference expressive instruction
+
+    @staticmethod
+    def compare(prediction: str, reference: str) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score_one(self, item: MetricInput) -> float:
+        if item.expressive is None:
+            return math.nan
+        return type(self).compare(item.expressive, item.sample.expressive)
+
+
+class ExpressiveExactMatch(_ExpressiveMetric):
     key = "expressive_exact_match"
-    higher_is_better = True
-    requires = ("expressive",)
-
-    def score_one(self, item: MetricInput) -> float:
-        if item.expressive is None:
-            return math.nan
-        return exact_match(item.expressive, item.sample.expressive)
+    compare = staticmethod(exact_match)
 
 
-class ExpressiveTokenF1(Metric):
+class ExpressiveTokenF1(_ExpressiveMetric):
     key = "expressive_token_f1"
-    higher_is_better = True
-    requires = ("expressive",)
-
-    def score_one(self, item: MetricInput) -> float:
-        if item.expressive is None:
-            return math.nan
-        return token_f1(item.expressive, item.sample.expressive)
+    compare = staticmethod(token_f1)
