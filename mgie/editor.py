@@ -13,8 +13,9 @@ Tiny presets (in-code configs, trained on the synth train split):
 Full-size presets (``7b``): LLaVA-7B / LLaMA-7B and SD-v1.5 by public name, the paper's
 hyper-parameters (batch 128, lr 5e-4 / 1e-4, AdamW), training on accelerate across GPUs.
 
-CPU determinism: requests are edited one at a time on CPU (see InstructPix2Pix), so results do
-not depend on the batch size; the expressive instruction is greedy and so seed-independent.
+CPU determinism: the MLLM runs one request at a time and the diffusion core in fixed chunks of
+``benchmark.diffusion.sampling.CPU_CHUNK`` (see there), so results do not depend on the batch
+size; the expressive instruction is greedy and so seed-independent.
 """
 
 from __future__ import annotations
