@@ -39,6 +39,15 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def public_config(obj: Any) -> Any:
+    """``obj`` with every mapping key that starts with ``_`` dropped, recursively."""
+    if isinstance(obj, dict):
+        return {k: public_config(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [public_config(v) for v in obj]
+    return obj
+
+
 def derive_seed(seed: int, sample_id: str) -> int:
     """63-bit seed for one edit, a function of the protocol seed and the sample id only."""
     digest = hashlib.sha256(f"editbench:{int(seed)}:{sample_id}".encode("utf-8")).digest()
@@ -164,7 +173,10 @@ class BaseEditModel:
 
     @property
     def config_hash(self) -> str:
-        return stable_hash(self.config())
+        """``stable_hash`` of ``config()`` without underscore keys: diffusers/transformers configs
+        carry bookkeeping such as ``_use_default_values``, a list built from a set, whose order
+        changed from process to process and with it the hash (and so every output-store key)."""
+        return stable_hash(public_config(self.config()))
 
     @property
     def weights_sha256(self) -> str | None:

@@ -215,3 +215,21 @@ def test_sd15_training_without_base_weights_names_what_to_fetch(tmp_path):
     with pytest.raises(FileNotFoundError, match="stable-diffusion-v1-5"):
         train(preset="sd15", output_dir=str(tmp_path), steps=1,
               base_checkpoint=str(tmp_path / "missing"))
+
+
+def test_config_hash_is_the_same_in_every_process():
+    """The output store is keyed by the config hash; diffusers' config bookkeeping (a list built
+    from a set) once made it differ between processes, so every run recomputed every edit."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from baselines.instruct_pix2pix import InstructPix2Pix; "
+            "print(InstructPix2Pix().config_hash)")
+    hashes = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "OMP_NUM_THREADS": "1"}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             check=True)
+        hashes.add(out.stdout.strip().splitlines()[-1])
+    assert len(hashes) == 1 and len(next(iter(hashes))) == 64
