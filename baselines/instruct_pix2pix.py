@@ -392,14 +392,15 @@ def _resize_crop_flip(images: Sequence[Image.Image], resolution: int, resize_ran
     return out
 
 
-def _ipr2pr_batches(data_dir: str | None, batch_size: int, recipe: dict, seed: int, start: int = 0):
-    """Endless shuffled batches of IPr2Pr train pairs (failed rows skipped and counted)."""
+def _ipr2pr_batches(data_dir: str | None, batch_size: int, recipe: dict, seed: int):
+    """Endless batches of IPr2Pr train pairs drawn with replacement, batch k a function of
+    (seed, k); rows the loader could not read are left out."""
     from benchmark.datasets import ipr2pr
 
     items = [it for it in ipr2pr.load(data_dir=data_dir, split="train") if isinstance(it, EditSample)]
     if not items:
         raise ValueError("IPr2Pr: no usable training pairs under --data-dir")
-    k = start
+    k = 0
     while True:
         rng = np.random.default_rng([seed, 11, k])
         pick = [items[int(i)] for i in rng.integers(0, len(items), batch_size)]
@@ -412,20 +413,19 @@ def _ipr2pr_batches(data_dir: str | None, batch_size: int, recipe: dict, seed: i
 
 def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_size: int | None = None,
                learning_rate: float | None = None, seed: int = 0, device: str | None = None,
-               resume: bool = False, log_every: int = 50, checkpoint_every: int = 500,
-               command: str | None = None, data_dir: str | None = None,
-               recipe_overrides: dict | None = None, base_checkpoint: str | None = None,
-               **_: Any) -> dict:
+               resume: bool = False, log_every: int = 50, command: str | None = None,
+               data_dir: str | None = None, recipe_overrides: dict | None = None,
+               base_checkpoint: str | None = None, **_: Any) -> dict:
     """The paper's recipe (SD15_RECIPE) from ``runwayml/stable-diffusion-v1-5`` (or
-    ``base_checkpoint``, a
-    local diffusers folder with unet/ vae/ text_encoder/ tokenizer/): conv_in widened to 8
+    ``base_checkpoint``, a local diffusers folder with unet/ vae/ text_encoder/ tokenizer/): conv_in widened to 8
     channels (new ones zero), VAE and text encoder frozen (as diffusers'
     ``train_instruct_pix2pix.py``), UNet trained on IPr2Pr with conditioning dropout; batch =
     per-device batch x processes x gradient accumulation; bf16 on GPUs. Writes a diffusers
     ``StableDiffusionInstructPix2PixPipeline`` folder (safetensors) plus ``manifest.json``, which
-    ``--preset sd15 --weights-dir DIR`` loads."""
-    import hashlib
+    ``--preset sd15 --weights-dir DIR`` loads. It saves once, at the end: no intermediate
+    checkpoints and no ``--resume`` yet."""
     import json
+    import os
 
     from accelerate import Accelerator
     from diffusers import (AutoencoderKL, DDPMScheduler, EulerAncestralDiscreteScheduler,
@@ -435,7 +435,7 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
 
     from benchmark.diffusion.training import diffusion_loss, resolve_recipe
     from benchmark.diffusion.unet import expand_conv_in
-    from benchmark.files import atomic_write_json
+    from benchmark.files import atomic_write_json, sha256_bytes
 
     recipe = resolve_recipe(SD15_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
                             learning_rate=learning_rate)
@@ -460,7 +460,7 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
     text_encoder.requires_grad_(False)
 
     on_gpu = torch.cuda.is_available() and device != "cpu"
-    procs = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    procs = int(os.environ.get("WORLD_SIZE", "1"))
     per_device = min(recipe["per_device_batch_size"], recipe["batch_size"])
     accum = max(1, recipe["batch_size"] // (per_device * procs))
     accelerator = Accelerator(cpu=not on_gpu, mixed_precision="bf16" if on_gpu else "no",
@@ -511,7 +511,7 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
             scheduler=EulerAncestralDiscreteScheduler.from_config(noise_scheduler.config),
             safety_checker=None, feature_extractor=None, requires_safety_checker=False)
         pipe.save_pretrained(out, safe_serialization=True)
-        files = {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
+        files = {str(f.relative_to(out)): sha256_bytes(f.read_bytes())
                  for f in sorted(out.rglob("*")) if f.is_file() and f.name != "manifest.json"}
         manifest = {"format": "editbench-diffusers-pipeline/1", "files": files, "model": NAME,
                     "preset": "sd15", "base": source, "recipe": recipe, "seed": seed,

@@ -32,7 +32,7 @@ import torch
 from benchmark.api import BaseEditModel, EditRequest, EditResult
 from benchmark.diffusion.checkpoints import (load_manifest, load_module_weights, manifest_digest,
                                              write_checkpoint)
-from mgie.core import EditHead, MLLMGuide, add_mgie_tokens, freeze_for_mgie
+from mgie.core import Derived, EditHead, MLLMGuide, add_mgie_tokens, freeze_for_mgie
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -144,17 +144,20 @@ class MLLMGuidedEditor(BaseEditModel):
     def weights_sha256(self) -> str | None:
         return self._weights
 
-    def _derive(self, instruction: str, source, pv):
-        """The greedy expressive instruction and [IMG] states, which do not depend on the seed:
-        derived once per (instruction, image) and reused by the other seeds."""
+    def derive(self, sample) -> Derived:
+        """The greedy expressive instruction and [IMG] states of ``sample``, which do not depend
+        on the seed: derived once per (instruction, image), the MLLM at batch 1 (bitwise batch
+        invariance), and reused by the other seeds."""
         import hashlib
 
-        key = (instruction, hashlib.sha256(source.tobytes()).hexdigest() if self.multimodal else "")
+        source = sample.source
+        key = (sample.instruction, hashlib.sha256(source.tobytes()).hexdigest() if self.multimodal else "")
         cache = self.__dict__.setdefault("_derived", {})
         if key not in cache:
             if len(cache) > 4096:  # a bound, not an LRU: a run revisits samples seed by seed
                 cache.clear()
-            cache[key] = self.guide.derive(instruction, pv)
+            pv = pixel_values([source]).to(self.device) if self.multimodal else None
+            cache[key] = self.guide.derive(sample.instruction, pv)
         return cache[key]
 
     def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:
@@ -168,10 +171,7 @@ class MLLMGuidedEditor(BaseEditModel):
         s = dict(requests[0].settings)
         if any(dict(r.settings) != s for r in requests):
             raise ValueError("one batch must share generation settings")
-        derived = []
-        for req in requests:  # the MLLM runs per sample (batch 1: bitwise batch invariance)
-            pv = pixel_values([req.sample.source]).to(self.device) if self.multimodal else None
-            derived.append(self._derive(req.sample.instruction, req.sample.source, pv))
+        derived = [self.derive(r.sample) for r in requests]
         with torch.no_grad():
             cond = torch.cat([self.guide.condition(d.hidden) for d in derived])
             images = edit_images_batched(

@@ -37,12 +37,7 @@ class MGIEFrozenEditor(BaseEditModel):
         return f"{self.mllm.weights_sha256}+{self.editor.weights_sha256}"
 
     def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:
-        from mgie.editor import pixel_values
-
-        derived = []
-        for req in requests:
-            pv = pixel_values([req.sample.source]).to(self.device) if self.mllm.multimodal else None
-            derived.append(self.mllm._derive(req.sample.instruction, req.sample.source, pv))
+        derived = [self.mllm.derive(req.sample) for req in requests]
         # Same request (seed, settings, sample id -> same noise), instruction replaced by E.
         rewritten = [EditRequest(req.sample.replace(instruction=d.expressive or req.sample.instruction),
                                  seed=req.seed, settings=req.settings)

@@ -78,7 +78,8 @@ def edit_images(
 
 # On CPU, GEMM and convolution kernels are picked by problem size, and their last bits change with
 # the batch size (measured: 1.3e-6, enough to flip uint8 pixels). At a *fixed* batch size a row's
-# result does not depend on the other rows (checked by tests/diffusion/test_sampling.py), so CPU
+# result does not depend on the other rows (tests/baselines/test_instruct_pix2pix.py checks
+# 11 requests batched == each alone, bit for bit), so CPU
 # editing always runs in chunks of CPU_CHUNK samples, padding the last one: same seed, same bits,
 # whatever batch size the caller asked for, at batched speed.
 CPU_CHUNK = 8
