@@ -130,6 +130,8 @@ class MLLMGuidedEditor(BaseEditModel):
                                            self.vae.config.scaling_factor)
         self.scheduler_config = EulerAncestralDiscreteScheduler.from_config(m["config"]["scheduler"]).config
         self.resolution = m["config"].get("resolution", 64)
+        # sampled as its InstructPix2Pix base's preset is (benchmark.diffusion.sampling.edit_images)
+        self.guidance_rescale = float(m["config"].get("guidance_rescale", 0.0))
         self.manifest = m
         self._weights = manifest_digest(m)
         for mod in (self.unet, self.guide, self.vae):
@@ -138,7 +140,8 @@ class MLLMGuidedEditor(BaseEditModel):
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "preset": self.preset, "multimodal": self.multimodal,
                 "resolution": self.resolution, "unet": dict(self.unet.config),
-                "scheduler": dict(self.scheduler_config), "lm": self.guide.lm.config.to_dict()}
+                "scheduler": dict(self.scheduler_config), "guidance_rescale": self.guidance_rescale,
+                "lm": self.guide.lm.config.to_dict()}
 
     @property
     def weights_sha256(self) -> str | None:
@@ -182,7 +185,8 @@ class MLLMGuidedEditor(BaseEditModel):
                 chunk=CPU_CHUNK if self.device == "cpu" else None,
                 steps=int(s.get("steps", 20)),
                 image_guidance_scale=float(s.get("image_guidance_scale", 1.5)),
-                text_guidance_scale=float(s.get("text_guidance_scale", 7.5)))
+                text_guidance_scale=float(s.get("text_guidance_scale", 7.5)),
+                guidance_rescale=float(s.get("guidance_rescale", self.guidance_rescale)))
         out = []
         for img, d in zip(images, derived):
             extra = {} if d.img_tokens == "generated" else {"img_tokens": d.img_tokens}
@@ -296,7 +300,8 @@ class MLLMGuidedEditor(BaseEditModel):
         return write_checkpoint(
             out, {"unet": bare_unet, "guide": guide}, tok, dtype=torch.float16,
             config={"unet": dict(unet.config), "vae": dict(vae.config), "source_residual": residual,
-                    "scheduler": dict(noise_sched.config), "resolution": 64, "lm": TINY_LM,
+                    "scheduler": dict(noise_sched.config), "resolution": 64,
+                    "guidance_rescale": bm["config"]["tiny"].get("guidance_rescale", 0.0), "lm": TINY_LM,
                     "vision": TINY_VISION if cls.multimodal else None, "edit_head": TINY_HEAD,
                     "recipe": recipe, "base_checkpoint": manifest_digest(bm)},
             info={"model": cls.name, "preset": preset, "seed": seed,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import torch
 from diffusers import EulerAncestralDiscreteScheduler
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
 from diffusers.utils.torch_utils import randn_tensor
 
 
@@ -34,10 +35,16 @@ def edit_images(
     steps: int = 20,
     image_guidance_scale: float = 1.5,
     text_guidance_scale: float = 7.5,
+    guidance_rescale: float = 0.0,
 ) -> torch.Tensor:
     """Edit ``source`` (B x 3 x H x W in [-1, 1]) under ``cond`` (B x L x D); returns images in
     [0, 1]. ``null_cond`` is 1 x L x D or B x L x D. One generator per sample: the noise of a
-    sample depends on its own generator only, never on the batch it is in."""
+    sample depends on its own generator only, never on the batch it is in.
+
+    ``guidance_rescale`` φ > 0 rescales the guided prediction towards the standard deviation of the
+    fully conditioned one (Lin et al. 2024, section 3.4, through diffusers' ``rescale_noise_cfg``),
+    in the UNet's own prediction space; 0 (the default, and diffusers' InstructPix2Pix pipeline)
+    leaves eq. 5 as it is."""
     device, dtype = source.device, unet.dtype
     bsz = source.shape[0]
     if len(generators) != bsz:
@@ -68,6 +75,8 @@ def edit_images(
         pred = (pred_uncond
                 + text_guidance_scale * (pred_full - pred_image)
                 + image_guidance_scale * (pred_image - pred_uncond))
+        if guidance_rescale > 0:
+            pred = rescale_noise_cfg(pred, pred_full, guidance_rescale)
         if predicts_sample:
             pred = (latents - pred) / scheduler.sigmas[i]
         latents = scheduler.step(pred, t, latents, generator=list(generators), return_dict=False)[0]

@@ -5,7 +5,8 @@ et al. 2023, section 3.2):
 - target latents: ``vae.encode(target).latent_dist.sample() * scaling_factor``;
 - source latents: ``vae.encode(source).latent_dist.mode()``, unscaled, concatenated to the noisy
   latents along channels;
-- DDPM forward noising at a uniformly drawn timestep; the loss is the MSE to the scheduler's
+- DDPM forward noising at a uniformly drawn timestep (or one drawn with ``timestep_bias_weights``,
+  the ``--timestep_bias_strategy`` of diffusers' SDXL training script); the loss is the MSE to the scheduler's
   prediction target (ε or v);
 - conditioning dropout with probability p = 0.05 each: one uniform draw r per sample;
   r < 2p drops the instruction (replaced by the null condition), p <= r < 3p drops the image
@@ -29,16 +30,41 @@ def conditioning_dropout(cond: torch.Tensor, null_cond: torch.Tensor, image_late
     return cond, image_latents * keep_image.view(bsz, 1, 1, 1)
 
 
+def timestep_bias_weights(num_timesteps: int, strategy: str = "none", multiplier: float = 1.0,
+                          portion: float = 0.25) -> torch.Tensor:
+    """Sampling weights over training timesteps, as ``generate_timestep_weights`` in diffusers'
+    ``train_text_to_image_sdxl.py``: ``later`` / ``earlier`` multiply the weight of the last / first
+    ``portion`` of the timesteps (the noisiest / cleanest) by ``multiplier``; ``none`` is uniform."""
+    weights = torch.ones(num_timesteps)
+    if strategy == "none" or multiplier == 1.0:
+        return weights / weights.sum()
+    n = int(num_timesteps * portion)
+    if not 0 < n <= num_timesteps:
+        raise ValueError(f"timestep bias portion must be in (0, 1], got {portion}")
+    if strategy == "later":
+        weights[-n:] *= multiplier
+    elif strategy == "earlier":
+        weights[:n] *= multiplier
+    else:
+        raise ValueError(f"unknown timestep bias strategy {strategy!r} (none, later, earlier)")
+    return weights / weights.sum()
+
+
 def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: torch.Tensor,
                    cond: torch.Tensor, null_cond: torch.Tensor, generator: torch.Generator | None,
-                   dropout_p: float = 0.05) -> torch.Tensor:
-    """One InstructPix2Pix loss on a batch (images B x 3 x H x W in [-1, 1])."""
+                   dropout_p: float = 0.05, timestep_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """One InstructPix2Pix loss on a batch (images B x 3 x H x W in [-1, 1]); timesteps uniform, or
+    drawn from ``timestep_weights`` (see ``timestep_bias_weights``)."""
     latents = vae.encode(target).latent_dist.sample(generator=generator) * vae.config.scaling_factor
     image_latents = vae.encode(source).latent_dist.mode()
     noise = torch.randn(latents.shape, generator=generator, device="cpu").to(latents)
     bsz = latents.shape[0]
-    timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (bsz,),
-                              generator=generator, device="cpu").to(latents.device)
+    if timestep_weights is None:
+        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (bsz,),
+                                  generator=generator, device="cpu")
+    else:
+        timesteps = torch.multinomial(timestep_weights, bsz, replacement=True, generator=generator)
+    timesteps = timesteps.to(latents.device)
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
     cond, image_latents = conditioning_dropout(cond, null_cond, image_latents, generator, dropout_p)
     pred = unet(torch.cat([noisy, image_latents], dim=1), timesteps,

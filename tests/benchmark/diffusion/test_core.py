@@ -12,7 +12,7 @@ from transformers import CLIPTextModel
 from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
 from benchmark.diffusion.sampling import edit_images
 from benchmark.diffusion.text import tiny_clip_text_config, tokenize, train_tokenizer
-from benchmark.diffusion.training import conditioning_dropout
+from benchmark.diffusion.training import conditioning_dropout, timestep_bias_weights
 from benchmark.diffusion.unet import expand_conv_in
 
 PROMPTS = ["make the red circle blue", "remove the square", "brighten the image", ""]
@@ -62,6 +62,19 @@ def test_conditioning_dropout_rates():
                        ((text_dropped & image_dropped).float().mean(), 0.05),
                        ((~text_dropped & image_dropped).float().mean(), 0.05)):
         assert abs(float(frac) - want) < 0.01
+
+
+def test_timestep_bias_weights_follow_the_sdxl_script_convention():
+    uniform = timestep_bias_weights(1000)
+    assert torch.allclose(uniform, torch.full((1000,), 1e-3))
+    later = timestep_bias_weights(1000, "later", multiplier=5.0, portion=0.25)
+    # the noisiest 250 timesteps weigh 5x: 250 * 5 / (750 + 1250) of the draws
+    assert later[-250:].sum().item() == pytest.approx(1250 / 2000)
+    assert later[0].item() == pytest.approx(1 / 2000) and later[-1].item() == pytest.approx(5 / 2000)
+    earlier = timestep_bias_weights(1000, "earlier", multiplier=3.0, portion=0.1)
+    assert earlier[:100].sum().item() == pytest.approx(300 / 1200)
+    with pytest.raises(ValueError, match="strategy"):
+        timestep_bias_weights(1000, "middle", multiplier=2.0)
 
 
 def _components(tokenizer, vae):
@@ -154,6 +167,36 @@ def test_x0_prediction_is_sampled_as_the_equivalent_epsilon_model(tokenizer):
     b = edit_images(AsEpsilon(unet), vae, EulerAncestralDiscreteScheduler.from_config(sched.config),
                     src, cond, null, gens(), steps=4)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_guidance_rescale_matches_lin_et_al_formula():
+    """One x0-prediction step returns the guided x0 itself, so the output must be eq. 5 followed by
+    Lin et al.'s rescale (section 3.4), written out here: x = phi * x_cfg * std(x_full) / std(x_cfg)
+    + (1 - phi) * x_cfg, std per sample over all latent values."""
+    vae = PixelUnshuffleAutoencoder(factor=2, scaling_factor=1.0)
+    g = torch.Generator().manual_seed(0)
+    full, image, uncond = (torch.randn(2, 12, 8, 8, generator=g) * s for s in (0.5, 0.3, 0.2))
+
+    class Branches(torch.nn.Module):  # the three guidance branches return fixed x0 predictions
+        dtype = torch.float32
+
+        def forward(self, model_in, t, encoder_hidden_states, return_dict=False):
+            return (torch.cat([full, image, uncond]),)
+
+    sched = EulerAncestralDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
+                                            beta_end=0.012, prediction_type="sample")
+    src = torch.zeros(2, 3, 16, 16)
+    cond, null = torch.zeros(2, 4, 8), torch.zeros(1, 4, 8)
+    cfg = uncond + 7.5 * (full - image) + 1.5 * (image - uncond)
+    dims = (1, 2, 3)
+    for phi in (0.0, 0.7, 1.0):
+        want = phi * cfg * full.std(dim=dims, keepdim=True) / cfg.std(dim=dims, keepdim=True) + (1 - phi) * cfg
+        out = edit_images(Branches(), vae, sched, src, cond, null,
+                          [torch.Generator().manual_seed(s) for s in (1, 2)], steps=1,
+                          guidance_rescale=phi)
+        expect = (vae.decode(want).sample / 2 + 0.5).clamp(0, 1)
+        assert torch.allclose(out, expect, atol=1e-4), (phi, (out - expect).abs().max())
+    assert (want.std(dim=dims) - full.std(dim=dims)).abs().max() < 1e-5  # phi = 1: the std of x_full
 
 
 def test_source_residual_unet_keeps_the_source_when_the_unet_outputs_zero(tokenizer):
