@@ -51,8 +51,8 @@ TINY = {
     # read its instruction; "make it much brighter" and "... darker" gave mean luma 0.515 vs 0.513,
     # and its x0 prediction from pure noise was as good with another sample's instruction
     # (scripts/probe_text_conditioning.py). Global retouches need the instruction everywhere.
-    # With it (2,000 steps, same recipe): unguided 20-step edits reach synth-ma5k l1 0.058 vs
-    # identity's 0.084 (24 samples; the previous model: 0.088). The pooled path reads only
+    # With it (2,000 steps, same recipe): unguided 20-step edits reach synth-ma5k l1 0.063 vs
+    # identity's 0.084 (24 samples, seed 0; the previous model: 0.088). The pooled path reads only
     # encoder_hidden_states, so any conditioning (the MLLM edit head's) still plugs in unchanged.
     "unet": dict(sample_size=16, block_out_channels=(64, 128),
                  down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
@@ -77,8 +77,8 @@ TINY = {
                       timestep_spacing="trailing", rescale_betas_zero_snr=True),
     # Lin et al.'s third fix, which they pair with zero terminal SNR: rescale the guided
     # prediction towards the conditioned one's std (phi = 0.7, their value). Eq. 5 at αX = 7.5
-    # extrapolates a model that follows its instruction far past the edit (synth-ma5k l1 0.111 at
-    # the protocol's guidance vs 0.058 unguided; 0.083 with the rescale; 24 samples).
+    # extrapolates a model that follows its instruction far past the edit (synth-ma5k l1 0.107 at
+    # the protocol's guidance vs 0.063 unguided; 0.088 with the rescale; 24 samples, seed 0).
     "guidance_rescale": 0.7,
 }
 
