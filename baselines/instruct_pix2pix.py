@@ -223,7 +223,8 @@ class InstructPix2Pix(BaseEditModel):
     def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:
         from diffusers import EulerAncestralDiscreteScheduler
 
-        from benchmark.diffusion.sampling import CPU_CHUNK, edit_images_batched, fixed_chunks
+        from benchmark.diffusion.sampling import (CPU_CHUNK, edit_images_batched, fixed_chunks,
+                                                  sampling_kwargs)
 
         if not requests:
             return []
@@ -239,10 +240,7 @@ class InstructPix2Pix(BaseEditModel):
         else:  # the text encoder too runs at one fixed batch size on CPU
             cond = torch.cat([self.encode_text([texts[i] for i in idx])[:real]
                               for idx, real in fixed_chunks(len(texts), chunk)])
-        kwargs = dict(steps=int(settings.get("steps", 20)),
-                      image_guidance_scale=float(settings.get("image_guidance_scale", 1.5)),
-                      text_guidance_scale=float(settings.get("text_guidance_scale", 7.5)),
-                      guidance_rescale=float(settings.get("guidance_rescale", self.guidance_rescale)))
+        kwargs = sampling_kwargs(settings, self.guidance_rescale)
         gens = [r.generator(self.device) for r in requests]
         images = edit_images_batched(
             self.unet, self.vae, lambda: EulerAncestralDiscreteScheduler.from_config(self.scheduler_config),
@@ -440,8 +438,8 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
                data_dir: str | None = None, recipe_overrides: dict | None = None,
                base_checkpoint: str | None = None, **_: Any) -> dict:
     """The paper's recipe (SD15_RECIPE) from ``runwayml/stable-diffusion-v1-5`` (or
-    ``base_checkpoint``, a local diffusers folder with unet/ vae/ text_encoder/ tokenizer/): conv_in widened to 8
-    channels (new ones zero), VAE and text encoder frozen (as diffusers'
+    ``base_checkpoint``, a local diffusers folder with unet/ vae/ text_encoder/ tokenizer/):
+    conv_in widened to 8 channels (new ones zero), VAE and text encoder frozen (as diffusers'
     ``train_instruct_pix2pix.py``), UNet trained on IPr2Pr with conditioning dropout; batch =
     per-device batch x processes x gradient accumulation; bf16 on GPUs. Writes a diffusers
     ``StableDiffusionInstructPix2PixPipeline`` folder (safetensors) plus ``manifest.json``, which

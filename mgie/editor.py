@@ -167,7 +167,7 @@ class MLLMGuidedEditor(BaseEditModel):
         from diffusers import EulerAncestralDiscreteScheduler
 
         from baselines.instruct_pix2pix import _pil_to_tensor
-        from benchmark.diffusion.sampling import CPU_CHUNK, edit_images_batched
+        from benchmark.diffusion.sampling import CPU_CHUNK, edit_images_batched, sampling_kwargs
 
         if not requests:
             return []
@@ -183,10 +183,7 @@ class MLLMGuidedEditor(BaseEditModel):
                 _pil_to_tensor([r.sample.source for r in requests], self.resolution).to(self.device),
                 cond, self.guide.null_condition(1), [r.generator(self.device) for r in requests],
                 chunk=CPU_CHUNK if self.device == "cpu" else None,
-                steps=int(s.get("steps", 20)),
-                image_guidance_scale=float(s.get("image_guidance_scale", 1.5)),
-                text_guidance_scale=float(s.get("text_guidance_scale", 7.5)),
-                guidance_rescale=float(s.get("guidance_rescale", self.guidance_rescale)))
+                **sampling_kwargs(s, self.guidance_rescale))
         out = []
         for img, d in zip(images, derived):
             extra = {} if d.img_tokens == "generated" else {"img_tokens": d.img_tokens}

@@ -22,6 +22,16 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import resca
 from diffusers.utils.torch_utils import randn_tensor
 
 
+def sampling_kwargs(settings, guidance_rescale: float = 0.0) -> dict:
+    """``edit_images`` keyword arguments from a task's generation settings: ``steps`` (20),
+    ``image_guidance_scale`` αV (1.5), ``text_guidance_scale`` αX (7.5) and ``guidance_rescale``
+    (the model's own value unless the task sets one)."""
+    return dict(steps=int(settings.get("steps", 20)),
+                image_guidance_scale=float(settings.get("image_guidance_scale", 1.5)),
+                text_guidance_scale=float(settings.get("text_guidance_scale", 7.5)),
+                guidance_rescale=float(settings.get("guidance_rescale", guidance_rescale)))
+
+
 @torch.no_grad()
 def edit_images(
     unet,

@@ -6,8 +6,8 @@ et al. 2023, section 3.2):
 - source latents: ``vae.encode(source).latent_dist.mode()``, unscaled, concatenated to the noisy
   latents along channels;
 - DDPM forward noising at a uniformly drawn timestep (or one drawn with ``timestep_bias_weights``,
-  the ``--timestep_bias_strategy`` of diffusers' SDXL training script); the loss is the MSE to the scheduler's
-  prediction target (ε or v);
+  the ``--timestep_bias_strategy`` of diffusers' SDXL training script); the loss is the MSE to the
+  scheduler's prediction target (ε, v or x0);
 - conditioning dropout with probability p = 0.05 each: one uniform draw r per sample;
   r < 2p drops the instruction (replaced by the null condition), p <= r < 3p drops the image
   (zeroed latents) — so 5% text only, 5% both, 5% image only, as the paper says.
@@ -35,18 +35,18 @@ def timestep_bias_weights(num_timesteps: int, strategy: str = "none", multiplier
     """Sampling weights over training timesteps, as ``generate_timestep_weights`` in diffusers'
     ``train_text_to_image_sdxl.py``: ``later`` / ``earlier`` multiply the weight of the last / first
     ``portion`` of the timesteps (the noisiest / cleanest) by ``multiplier``; ``none`` is uniform."""
+    if strategy not in ("none", "later", "earlier"):
+        raise ValueError(f"unknown timestep bias strategy {strategy!r} (none, later, earlier)")
     weights = torch.ones(num_timesteps)
-    if strategy == "none" or multiplier == 1.0:
+    if strategy == "none":
         return weights / weights.sum()
     n = int(num_timesteps * portion)
     if not 0 < n <= num_timesteps:
         raise ValueError(f"timestep bias portion must be in (0, 1], got {portion}")
     if strategy == "later":
         weights[-n:] *= multiplier
-    elif strategy == "earlier":
-        weights[:n] *= multiplier
     else:
-        raise ValueError(f"unknown timestep bias strategy {strategy!r} (none, later, earlier)")
+        weights[:n] *= multiplier
     return weights / weights.sum()
 
 
