@@ -11,7 +11,8 @@ TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
 BENCH_ARGS = $(if $(PRESET),--preset $(PRESET)) $(if $(LIMIT),--limit $(LIMIT)) \
              $(if $(SEEDS),--seeds $(SEEDS)) $(if $(DEVICE),--device $(DEVICE)) \
-             $(if $(BATCH),--batch-size $(BATCH))
+             $(if $(BATCH),--batch-size $(BATCH)) $(if $(DTYPE),--dtype $(DTYPE)) \
+             $(if $(COMPILE),--compile)
 
 .PHONY: install bench test test-slow speed drift clean
 

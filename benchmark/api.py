@@ -182,5 +182,11 @@ class BaseEditModel:
     def weights_sha256(self) -> str | None:
         return None
 
+    @property
+    def variant(self) -> str | None:
+        """A non-default way of running the same weights (e.g. ``"bfloat16"``), or None: recorded
+        in the result, and its leaderboard rows stay apart from the default mode's."""
+        return None
+
     def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:  # pragma: no cover
         raise NotImplementedError

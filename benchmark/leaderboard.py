@@ -122,7 +122,7 @@ def board_signature(result: Mapping[str, Any]) -> dict[str, Any]:
 
 def row_key(result: Mapping[str, Any]) -> dict[str, Any]:
     model = result["model"]
-    return {
+    key = {
         "task": result["task"]["name"],
         "model": model["name"],
         "preset": model.get("preset"),
@@ -131,6 +131,9 @@ def row_key(result: Mapping[str, Any]) -> dict[str, Any]:
         "task_version": result["task"]["version"],
         "limit": result["protocol"].get("limit"),
     }
+    if model.get("variant"):  # e.g. bfloat16 inference: same weights, other numbers, own row
+        key["variant"] = model["variant"]
+    return key
 
 
 def make_row(result: Mapping[str, Any], source: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -147,7 +150,7 @@ def make_row(result: Mapping[str, Any], source: Mapping[str, Any] | None = None)
         "row_id": stable_hash(key)[:16],
         "key": key,
         "model": result["model"]["name"],
-        "preset": result["model"].get("preset"),
+        "preset": result["model"].get("preset") + (f" ({key['variant']})" if "variant" in key else ""),
         "config_hash": result["model"].get("config_hash"),
         "weights_sha256": result["model"].get("weights_sha256"),
         "backbones": key["backbones"],

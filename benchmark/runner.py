@@ -395,6 +395,8 @@ def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = 
     }
     model_block = {"name": model.name, "preset": model.preset, "config_hash": model.config_hash,
                    "weights_sha256": model.weights_sha256}
+    if getattr(model, "variant", None):  # absent in the default mode: old results keep their shape
+        model_block["variant"] = model.variant
     cache = {"reused": log.reused, "computed": log.computed}
     features = _feature_stats(metrics)
     if features is not None:

@@ -47,7 +47,9 @@ TINY_HEAD = dict(d_model=128, nhead=4, num_layers=2, dim_feedforward=256)
 # 0.5 * L_edit alone, so the MLLM's expressive instructions get no supervision there.
 TINY_RECIPE = {"pretrain_steps": 1500, "pretrain_lr": 2e-3, "steps": 1000, "batch_size": 32,
                "lr_mllm": 5e-4, "lr_unet": 1e-4, "edit_weight": 0.5, "conditioning_dropout": 0.05,
-               "instruction_loss": True}
+               "instruction_loss": True,
+               # bf16 autocast, as InstructPix2Pix-tiny's recipe (weights stay float32); "no": fp32
+               "mixed_precision": "bf16"}
 PAPER_7B = {"llava": "liuhaotian/LLaVA-7B-v1 (LLaVA-7B)", "llama": "huggyllama/llama-7b",
             "diffusion": "runwayml/stable-diffusion-v1-5", "batch_size": 128, "lr_mllm": 5e-4,
             "lr_unet": 1e-4, "optimizer": "AdamW", "n_img_tokens": 8, "edit_head_layers": 4}
@@ -95,9 +97,12 @@ class MLLMGuidedEditor(BaseEditModel):
     multimodal = True
 
     def __init__(self, preset: str | None = None, device: str = "cpu",
-                 checkpoint: str | None = None, weights_dir: str | None = None, **_: Any):
+                 checkpoint: str | None = None, weights_dir: str | None = None,
+                 dtype: str = "float32", compile: bool = False, **_: Any):
+        """``dtype`` / ``compile``: how the UNet runs (``benchmark.diffusion.unet.for_inference``)."""
         self.preset = preset or "tiny"
         self.device = device
+        self.inference = {"dtype": dtype, "compile": bool(compile)}
         if self.preset == "7b":
             from baselines.instruct_pix2pix import MissingWeightsError
 
@@ -120,6 +125,9 @@ class MLLMGuidedEditor(BaseEditModel):
         tok = load_tokenizer(ckpt / "tokenizer.json")
         self.unet = UNet2DConditionModel.from_config(m["config"]["unet"])
         load_module_weights(self.unet, ckpt / "unet.safetensors")
+        from benchmark.diffusion.unet import for_inference, use_plain_attention
+
+        self.unet = for_inference(use_plain_attention(self.unet), **self.inference)
         self.guide = build_tiny_guide(tok, self.multimodal, self.unet.config.cross_attention_dim)
         load_module_weights(self.guide, ckpt / "guide.safetensors")
         self.vae = PixelUnshuffleAutoencoder(**m["config"]["vae"])
@@ -141,7 +149,15 @@ class MLLMGuidedEditor(BaseEditModel):
         return {"name": self.name, "preset": self.preset, "multimodal": self.multimodal,
                 "resolution": self.resolution, "unet": dict(self.unet.config),
                 "scheduler": dict(self.scheduler_config), "guidance_rescale": self.guidance_rescale,
-                "lm": self.guide.lm.config.to_dict()}
+                "lm": self.guide.lm.config.to_dict()} | {
+                    # only non-default inference modes add keys: float32 rows keep their hash
+                    k: v for k, v in self.inference.items() if v != {"dtype": "float32", "compile": False}[k]}
+
+    @property
+    def variant(self) -> str | None:
+        from benchmark.diffusion.unet import inference_variant
+
+        return inference_variant(**self.inference)
 
     @property
     def weights_sha256(self) -> str | None:
@@ -211,15 +227,22 @@ class MLLMGuidedEditor(BaseEditModel):
 
         recipe = resolve_recipe(TINY_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
                                 pretrain_steps=pretrain_steps)
+        if recipe["mixed_precision"] not in ("no", "bf16"):
+            raise ValueError(f"mixed_precision must be 'no' or 'bf16', got {recipe['mixed_precision']!r}")
+        # the tiny preset trains on the CPU
+        autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16,  # noqa: E731
+                                          enabled=recipe["mixed_precision"] == "bf16")
         base = Path(base_checkpoint) if base_checkpoint else CHECKPOINT_DIR
         bm = load_manifest(base, what="InstructPix2Pix tiny checkpoint (MGIE's diffusion start)",
                            how="editbench train --model instruct-pix2pix --preset tiny")
         torch.manual_seed(seed)
         tok = load_tokenizer(base / "tokenizer.json")
         add_mgie_tokens(tok, cls.multimodal)
-        unet = UNet2DConditionModel.from_config(bm["config"]["tiny"]["unet"] | {
+        from benchmark.diffusion.unet import use_plain_attention
+
+        unet = use_plain_attention(UNet2DConditionModel.from_config(bm["config"]["tiny"]["unet"] | {
             "in_channels": 2 * bm["config"]["vae"]["latent_channels"],
-            "out_channels": bm["config"]["vae"]["latent_channels"]})
+            "out_channels": bm["config"]["vae"]["latent_channels"]}))
         load_module_weights(unet, base / "unet.safetensors")
         vae = PixelUnshuffleAutoencoder(**bm["config"]["vae"])
         noise_sched = DDPMScheduler.from_config(bm["config"]["scheduler"])
@@ -248,7 +271,8 @@ class MLLMGuidedEditor(BaseEditModel):
             if k >= recipe["pretrain_steps"]:
                 break
             pv = pixel_values(b["sources"]) if cls.multimodal else None
-            loss, _ = guide.instruction_loss(b["instructions"], b["expressives"], pv)
+            with autocast():
+                loss, _ = guide.instruction_loss(b["instructions"], b["expressives"], pv)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(guide.lm.parameters(), 1.0)
             opt.step()
@@ -270,12 +294,13 @@ class MLLMGuidedEditor(BaseEditModel):
             if step >= recipe["steps"]:
                 break
             pv = pixel_values(b["sources"]) if cls.multimodal else None
-            l_ins, hidden = guide.instruction_loss(b["instructions"], b["expressives"], pv)
-            cond = guide.condition(hidden)
-            null = guide.null_condition(1)
-            l_edit = diffusion_loss(unet, vae, noise_sched, _pil_to_tensor(b["sources"], 64),
-                                    _pil_to_tensor(b["targets"], 64), cond, null, gen,
-                                    recipe["conditioning_dropout"])
+            with autocast():
+                l_ins, hidden = guide.instruction_loss(b["instructions"], b["expressives"], pv)
+                cond = guide.condition(hidden)
+                null = guide.null_condition(1)
+                l_edit = diffusion_loss(unet, vae, noise_sched, _pil_to_tensor(b["sources"], 64),
+                                        _pil_to_tensor(b["targets"], 64), cond, null, gen,
+                                        recipe["conditioning_dropout"])
             loss = recipe["edit_weight"] * l_edit
             if recipe["instruction_loss"]:
                 loss = loss + l_ins

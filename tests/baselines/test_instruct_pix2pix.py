@@ -71,6 +71,40 @@ def test_batch_size_invariance_and_seed_determinism(random_checkpoint):
     assert not np.array_equal(np.asarray(to_rgb_image(other_seed.image)), batched[0])
 
 
+def test_bfloat16_editing_is_batch_size_invariant_recorded_and_close_to_float32(random_checkpoint):
+    fp32 = InstructPix2Pix(checkpoint=str(random_checkpoint))
+    bf16 = InstructPix2Pix(checkpoint=str(random_checkpoint), dtype="bfloat16")
+    reqs = [EditRequest(s, seed=3, settings={"steps": 2}) for s in _samples(CPU_CHUNK + 1)]
+    batched = [r.image for r in bf16.edit(reqs)]
+    assert all(np.array_equal(a, bf16.edit([q])[0].image) for a, q in zip(batched, reqs))
+    # close to float32 with the shipped weights (a random UNet amplifies any rounding)
+    from benchmark.datasets import synth
+
+    settings = {"steps": 4, "image_guidance_scale": 1.0, "text_guidance_scale": 1.0}
+    shipped = [EditRequest(s, seed=0, settings=settings) for s in synth.load("ma5k", "test", limit=8)]
+    low, ref = (np.stack([r.image for r in InstructPix2Pix(dtype=d).edit(shipped)])
+                for d in ("bfloat16", "float32"))
+    diff = np.abs(low - ref)
+    assert 0 < diff.mean() < 2e-3 and diff.max() < 0.02, (diff.mean(), diff.max())
+    assert bf16.config()["dtype"] == "torch.bfloat16" and fp32.config()["dtype"] == "torch.float32"
+    assert "compile" not in fp32.config()  # float32 rows keep the config hash they always had
+
+
+def test_run_with_bfloat16_records_the_variant_and_keeps_its_own_results(tmp_path, monkeypatch,
+                                                                        editbench):
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "--model", "instruct-pix2pix", "--task", "synth-ma5k", "--limit", "1",
+            "--seeds", "0", "--cache-dir", tmp_path / "cache", "--no-progress", "--backbones", "synth"]
+    assert editbench(*args, "--dtype", "bfloat16") == 0
+    low = json.loads((tmp_path / "results/instruct-pix2pix-tiny-bfloat16/synth-ma5k.json").read_text())
+    assert low["model"]["variant"] == "bfloat16"
+    assert editbench(*args) == 0
+    plain = json.loads((tmp_path / "results/instruct-pix2pix-tiny/synth-ma5k.json").read_text())
+    assert "variant" not in plain["model"]
+    assert plain["model"]["config_hash"] != low["model"]["config_hash"]
+    assert plain["model"]["weights_sha256"] == low["model"]["weights_sha256"]
+
+
 def test_long_instruction_is_truncated_with_a_warning(random_checkpoint):
     model = InstructPix2Pix(checkpoint=str(random_checkpoint))
     s = _samples(1)[0].replace(instruction="make the red circle blue " * 40)
@@ -154,6 +188,8 @@ def test_unknown_recipe_override_is_refused_before_training(tmp_path):
         train(output_dir=str(tmp_path), recipe_overrides={"learning_rat": 1e-3})
     with pytest.raises(ValueError, match="unknown recipe key"):
         MGIE.train(output_dir=str(tmp_path), recipe_overrides={"instruction_los": False})
+    with pytest.raises(ValueError, match="mixed_precision must be 'no' or 'bf16'"):
+        train(output_dir=str(tmp_path), recipe_overrides={"mixed_precision": "fp16"})
     assert not any(tmp_path.iterdir())
 
 

@@ -120,6 +120,18 @@ def test_different_backbones_never_share_a_row_or_ranking(tmp_path, runs):
     assert r3.row_id not in (r1.row_id, r2.row_id)
 
 
+def test_a_variant_of_the_same_weights_gets_its_own_row(tmp_path, runs):
+    ident = runs["results"]["identity"][0]
+    low = copy.deepcopy(ident)
+    low["model"]["variant"] = "bfloat16"
+    lb = Leaderboard(tmp_path)
+    plain, other = lb.add(ident), lb.add(low)
+    assert plain.row_id != other.row_id and not other.replaced
+    assert sorted(lb.frame("synth-evr")["preset"]) == ["default", "default (bfloat16)"]
+    # a default-mode result keeps the row id it always had (no variant in its key)
+    assert "variant" not in lbm.row_key(ident) and plain.row_id == lbm.make_row(ident)["row_id"]
+
+
 def test_invalid_result_is_refused_and_nothing_written(tmp_path, runs):
     bad = copy.deepcopy(runs["results"]["identity"][0])
     del bad["timing"]

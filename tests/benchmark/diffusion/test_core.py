@@ -213,3 +213,47 @@ def test_source_residual_unet_keeps_the_source_when_the_unet_outputs_zero(tokeni
     out = wrapped(torch.cat([noisy, src], 1), 10, encoder_hidden_states=torch.randn(2, 5, 32))[0]
     assert torch.equal(out, 1.3 * src)
     assert wrapped.config is unet.config and wrapped.dtype == unet.dtype
+
+
+def test_plain_attention_processor_computes_the_same_function(tokenizer):
+    import copy
+
+    from benchmark.diffusion.unet import use_plain_attention
+
+    vae = PixelUnshuffleAutoencoder(factor=2)
+    unet, _, _ = _components(tokenizer, vae)
+    plain = use_plain_attention(copy.deepcopy(unet))
+    x, hidden = torch.randn(3, unet.config.in_channels, 8, 8), torch.randn(3, 5, 32)
+    with torch.no_grad():
+        a = unet(x, 500, encoder_hidden_states=hidden).sample
+        b = plain(x, 500, encoder_hidden_states=hidden).sample
+    assert type(plain.attn_processors[next(iter(plain.attn_processors))]).__name__ == "AttnProcessor"
+    assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+
+
+def test_inference_unet_runs_in_bfloat16_behind_a_float32_interface(tokenizer):
+    import copy
+
+    from benchmark.diffusion.unet import InferenceUNet, SourceResidualUNet, for_inference
+
+    vae = PixelUnshuffleAutoencoder(factor=2, scaling_factor=1.3)
+    unet, _, _ = _components(tokenizer, vae)
+    assert for_inference(unet) is unet  # float32, not compiled: untouched
+    with pytest.raises(ValueError, match="unknown inference dtype 'float16x'"):
+        for_inference(unet, "float16x")
+    low = for_inference(copy.deepcopy(unet), "bfloat16")
+    assert isinstance(low, InferenceUNet) and low.dtype == torch.float32
+    assert next(low.unet.parameters()).dtype == torch.bfloat16 and low.config is low.unet.config
+    src = vae.encode(torch.rand(2, 3, 16, 16) * 2 - 1).latent_dist.mode()
+    x, hidden = torch.cat([torch.randn_like(src), src], 1), torch.randn(2, 5, 32)
+    with torch.no_grad():
+        ref = unet(x, 500, encoder_hidden_states=hidden).sample
+        out = low(x, 500, encoder_hidden_states=hidden)[0]
+        again = low(x, 500, encoder_hidden_states=hidden)[0]
+        residual = SourceResidualUNet(low, vae.config.latent_channels, 1.3)(
+            x, 500, encoder_hidden_states=hidden)[0]
+    assert out.dtype == torch.float32 and torch.equal(out, again)
+    assert not torch.equal(out, ref)  # really computed in bf16 ...
+    assert (out - ref).abs().max() <= 0.02 * ref.abs().max()  # ... to bf16's precision
+    # the source residual is added in float32, after the cast back
+    assert residual.dtype == torch.float32 and torch.equal(residual, out + 1.3 * src)
