@@ -48,8 +48,8 @@ TINY_HEAD = dict(d_model=128, nhead=4, num_layers=2, dim_feedforward=256)
 TINY_RECIPE = {"pretrain_steps": 1500, "pretrain_lr": 2e-3, "steps": 1000, "batch_size": 32,
                "lr_mllm": 5e-4, "lr_unet": 1e-4, "edit_weight": 0.5, "conditioning_dropout": 0.05,
                "instruction_loss": True,
-               # bf16 autocast, as InstructPix2Pix-tiny's recipe (weights stay float32); "no": fp32
-               "mixed_precision": "bf16"}
+               # "bf16": autocast, as in InstructPix2Pix-tiny's recipe (weights stay float32)
+               "mixed_precision": "no"}
 PAPER_7B = {"llava": "liuhaotian/LLaVA-7B-v1 (LLaVA-7B)", "llama": "huggyllama/llama-7b",
             "diffusion": "runwayml/stable-diffusion-v1-5", "batch_size": 128, "lr_mllm": 5e-4,
             "lr_unet": 1e-4, "optimizer": "AdamW", "n_img_tokens": 8, "edit_head_layers": 4}
@@ -125,9 +125,9 @@ class MLLMGuidedEditor(BaseEditModel):
         tok = load_tokenizer(ckpt / "tokenizer.json")
         self.unet = UNet2DConditionModel.from_config(m["config"]["unet"])
         load_module_weights(self.unet, ckpt / "unet.safetensors")
-        from benchmark.diffusion.unet import for_inference, use_plain_attention
+        from benchmark.diffusion.unet import for_inference
 
-        self.unet = for_inference(use_plain_attention(self.unet), **self.inference)
+        self.unet = for_inference(self.unet, **self.inference)
         self.guide = build_tiny_guide(tok, self.multimodal, self.unet.config.cross_attention_dim)
         load_module_weights(self.guide, ckpt / "guide.safetensors")
         self.vae = PixelUnshuffleAutoencoder(**m["config"]["vae"])
@@ -238,11 +238,13 @@ class MLLMGuidedEditor(BaseEditModel):
         torch.manual_seed(seed)
         tok = load_tokenizer(base / "tokenizer.json")
         add_mgie_tokens(tok, cls.multimodal)
-        from benchmark.diffusion.unet import use_plain_attention
-
-        unet = use_plain_attention(UNet2DConditionModel.from_config(bm["config"]["tiny"]["unet"] | {
+        unet = UNet2DConditionModel.from_config(bm["config"]["tiny"]["unet"] | {
             "in_channels": 2 * bm["config"]["vae"]["latent_channels"],
-            "out_channels": bm["config"]["vae"]["latent_channels"]}))
+            "out_channels": bm["config"]["vae"]["latent_channels"]})
+        if recipe["mixed_precision"] == "bf16":
+            from benchmark.diffusion.unet import use_plain_attention
+
+            use_plain_attention(unet)  # see InstructPix2Pix-tiny's recipe
         load_module_weights(unet, base / "unet.safetensors")
         vae = PixelUnshuffleAutoencoder(**bm["config"]["vae"])
         noise_sched = DDPMScheduler.from_config(bm["config"]["scheduler"])

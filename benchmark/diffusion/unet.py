@@ -62,8 +62,8 @@ def use_plain_attention(unet: UNet2DConditionModel) -> UNet2DConditionModel:
     """Give every attention layer diffusers' classic ``AttnProcessor`` (bmm + softmax) instead of
     the default SDPA one, in place; same function, different kernel.
 
-    Why (tiny presets, CPU): PyTorch's CPU flash-attention kernel is slow on the tiny UNet's
-    64-token attention, and its bf16 backward took half of a bf16 training step (23 ms per call);
+    Why (tiny presets, bf16 training on the CPU): PyTorch's CPU flash-attention backward in bf16
+    took half of a training step (23 ms per call on the tiny UNet's 64-token attention);
     measured on the 2-core CPU, batch 32: 436 ms per step in float32 (either processor), 418 ms with
     bf16 autocast and SDPA, 239 ms with bf16 autocast and this processor.
     """
@@ -78,10 +78,10 @@ class InferenceUNet(torch.nn.Module):
     ``torch.compile``d, behind a float32 interface: inputs are cast down, the prediction is cast
     back up, so the sampler's latents, the guidance arithmetic and a source residual stay float32.
 
-    Why (tiny presets, CPU inference): on a CPU with native bf16 (AMX) the tiny UNet's forward pass
-    at 24 rows takes about 53 ms in bf16 against 90-150 ms in float32, and 33 ms compiled (2-core
-    CPU, measured with ``scripts/bench_edit_speed.py``). Results differ from float32 ones, so the
-    model's config records the dtype and its rows never share a leaderboard row with float32 runs.
+    Why (tiny presets, CPU inference): on a CPU with native bf16 (AMX) InstructPix2Pix-tiny edits
+    in 0.182 s per edit in bf16 against 0.282 s in float32, and 0.122 s compiled (2-core CPU, batch
+    8, 20 steps; ``scripts/bench_edit_speed.py``), scoring like float32 on synth samples. Results
+    differ in the last bits from float32 ones, so the adapters report it as their ``variant``.
     """
 
     def __init__(self, unet: UNet2DConditionModel, compute_dtype: torch.dtype = torch.float32,

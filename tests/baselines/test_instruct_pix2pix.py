@@ -181,6 +181,20 @@ def test_train_writes_a_checkpoint_and_resumes(tmp_path):
     assert [h["step"] for h in resumed["loss_history"]] == [1, 2, 3, 4, 5, 6]
 
 
+def test_bf16_mixed_precision_training_is_recorded_and_deterministic(tmp_path):
+    runs = [train(output_dir=str(tmp_path / f"run{i}"), steps=3, batch_size=2, log_every=1,
+                  corpus_per_variant=20, command="test", recipe_overrides={"mixed_precision": "bf16"})
+            for i in range(2)]
+    assert runs[0]["config"]["recipe"]["mixed_precision"] == "bf16"
+    losses = [[h["loss"] for h in m["loss_history"]] for m in runs]
+    assert all(np.isfinite(losses[0])) and losses[0] == losses[1]
+    assert runs[0]["files"]["unet.safetensors"] == runs[1]["files"]["unet.safetensors"]
+    # a float32 run differs: the recipe key really switched the arithmetic
+    fp32 = train(output_dir=str(tmp_path / "fp32"), steps=3, batch_size=2, log_every=1,
+                 corpus_per_variant=20, command="test")
+    assert [h["loss"] for h in fp32["loss_history"]] != losses[0]
+
+
 def test_unknown_recipe_override_is_refused_before_training(tmp_path):
     from mgie.mgie import MGIE
 
