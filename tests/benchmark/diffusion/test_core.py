@@ -257,3 +257,22 @@ def test_inference_unet_runs_in_bfloat16_behind_a_float32_interface(tokenizer):
     assert (out - ref).abs().max() <= 0.02 * ref.abs().max()  # ... to bf16's precision
     # the source residual is added in float32, after the cast back
     assert residual.dtype == torch.float32 and torch.equal(residual, out + 1.3 * src)
+
+
+@pytest.mark.slow  # compiling takes tens of seconds; `make test-slow` runs it
+def test_compiled_inference_unet_matches_the_eager_one(tokenizer):
+    import copy
+
+    from benchmark.diffusion.unet import for_inference
+
+    vae = PixelUnshuffleAutoencoder(factor=2)
+    unet, _, _ = _components(tokenizer, vae)
+    eager = for_inference(copy.deepcopy(unet), "bfloat16")
+    compiled = for_inference(copy.deepcopy(unet), "bfloat16", compile=True)
+    x, hidden = torch.randn(2, unet.config.in_channels, 8, 8), torch.randn(2, 5, 32)
+    with torch.no_grad():
+        a = eager(x, 500, encoder_hidden_states=hidden)[0]
+        b = compiled(x, 500, encoder_hidden_states=hidden)[0]
+        c = compiled(x, 500, encoder_hidden_states=hidden)[0]
+    assert compiled.compiled and torch.equal(b, c)
+    assert (a - b).abs().max() <= 0.02 * a.abs().max(), (a - b).abs().max()
