@@ -342,14 +342,14 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
 
     from benchmark.diffusion.checkpoints import load_training_state, save_training_state
     from benchmark.diffusion.text import save_tokenizer, synth_corpus, tokenize, train_tokenizer
-    from benchmark.diffusion.training import diffusion_loss, resolve_recipe, timestep_bias_weights
+    from benchmark.diffusion.training import (autocast_for, diffusion_loss, resolve_recipe,
+                                              timestep_bias_weights)
 
     recipe = resolve_recipe(TINY_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
                             learning_rate=learning_rate)
     out = Path(output_dir) if output_dir else CHECKPOINT_DIR
     work = out / "training-state"
-    if recipe["mixed_precision"] not in ("no", "bf16"):
-        raise ValueError(f"mixed_precision must be 'no' or 'bf16', got {recipe['mixed_precision']!r}")
+    autocast_for(recipe)  # checks the mixed_precision value before any work
     accelerator = _fresh_accelerator(cpu=(device == "cpu") or not torch.cuda.is_available(),
                                      mixed_precision=recipe["mixed_precision"])
     torch.manual_seed(seed)

@@ -100,10 +100,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.output and not group and not Path(args.output).is_dir():
             path = Path(args.output)
         else:
-            # a non-default inference mode gets its own folder, so it never overwrites float32 results
-            mode = "".join(f"-{v}" if k == "dtype" else "-compiled" for k, v in inference.items()
-                           if (k, v) != ("dtype", "float32"))
-            base = Path(args.output) if args.output else Path(RESULTS_DIR) / f"{model.name}-{model.preset}{mode}"
+            # a variant (e.g. bfloat16 inference) gets its own folder, never overwriting the default's
+            variant = getattr(model, "variant", None)
+            folder = f"{model.name}-{model.preset}" + (f"-{variant}" if variant else "")
+            base = Path(args.output) if args.output else Path(RESULTS_DIR) / folder
             path = base / f"{task.name}.json"
         write_result(path, res)
         results.append(res)

@@ -223,15 +223,11 @@ class MLLMGuidedEditor(BaseEditModel):
         from baselines.instruct_pix2pix import CHECKPOINT_DIR, _pil_to_tensor
         from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
         from benchmark.diffusion.text import load_tokenizer
-        from benchmark.diffusion.training import diffusion_loss, resolve_recipe
+        from benchmark.diffusion.training import autocast_for, diffusion_loss, resolve_recipe
 
         recipe = resolve_recipe(TINY_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
                                 pretrain_steps=pretrain_steps)
-        if recipe["mixed_precision"] not in ("no", "bf16"):
-            raise ValueError(f"mixed_precision must be 'no' or 'bf16', got {recipe['mixed_precision']!r}")
-        # the tiny preset trains on the CPU
-        autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16,  # noqa: E731
-                                          enabled=recipe["mixed_precision"] == "bf16")
+        autocast_for(recipe)  # checks the mixed_precision value before any work
         base = Path(base_checkpoint) if base_checkpoint else CHECKPOINT_DIR
         bm = load_manifest(base, what="InstructPix2Pix tiny checkpoint (MGIE's diffusion start)",
                            how="editbench train --model instruct-pix2pix --preset tiny")
@@ -273,7 +269,7 @@ class MLLMGuidedEditor(BaseEditModel):
             if k >= recipe["pretrain_steps"]:
                 break
             pv = pixel_values(b["sources"]) if cls.multimodal else None
-            with autocast():
+            with autocast_for(recipe):  # the tiny preset trains on the CPU
                 loss, _ = guide.instruction_loss(b["instructions"], b["expressives"], pv)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(guide.lm.parameters(), 1.0)
@@ -296,7 +292,7 @@ class MLLMGuidedEditor(BaseEditModel):
             if step >= recipe["steps"]:
                 break
             pv = pixel_values(b["sources"]) if cls.multimodal else None
-            with autocast():
+            with autocast_for(recipe):
                 l_ins, hidden = guide.instruction_loss(b["instructions"], b["expressives"], pv)
                 cond = guide.condition(hidden)
                 null = guide.null_condition(1)

@@ -90,3 +90,12 @@ def resolve_recipe(defaults: dict, overrides: dict | None = None, **explicit) ->
     recipe = {**defaults, **(overrides or {})}
     recipe.update({k: v for k, v in explicit.items() if v is not None})
     return recipe
+
+
+def autocast_for(recipe: dict, device_type: str = "cpu"):
+    """The autocast context of a recipe's ``mixed_precision`` ("no" or "bf16"; anything else is an
+    error): bf16 autocast keeps weights and optimizer state in float32."""
+    mode = recipe.get("mixed_precision", "no")
+    if mode not in ("no", "bf16"):
+        raise ValueError(f"mixed_precision must be 'no' or 'bf16', got {mode!r}")
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=mode == "bf16")

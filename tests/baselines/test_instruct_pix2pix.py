@@ -204,6 +204,8 @@ def test_unknown_recipe_override_is_refused_before_training(tmp_path):
         MGIE.train(output_dir=str(tmp_path), recipe_overrides={"instruction_los": False})
     with pytest.raises(ValueError, match="mixed_precision must be 'no' or 'bf16'"):
         train(output_dir=str(tmp_path), recipe_overrides={"mixed_precision": "fp16"})
+    with pytest.raises(ValueError, match="mixed_precision must be 'no' or 'bf16'"):
+        MGIE.train(output_dir=str(tmp_path), recipe_overrides={"mixed_precision": "fp16"})
     assert not any(tmp_path.iterdir())
 
 
