@@ -339,6 +339,23 @@ def test_drift_update_check_and_detects_a_metric_change(tmp_path, monkeypatch):
     assert lbm.check_drift(golden, out=io.StringIO()) == 0
 
 
+def test_shipped_tolerances_are_the_code_defaults_and_catch_a_one_percent_change():
+    """The golden file carries the tolerances CI checks with; they equal the code's defaults (a
+    change to either is recorded in the file's history), and none is loose enough to let a change
+    of 0.01 (values below 1) or 1% (larger values) through, for any metric of any model."""
+    doc = json.loads(SHIPPED_GOLDEN.read_text())
+    assert doc["tolerance"] == lbm.DEFAULT_TOLERANCE
+    spec = lbm.DriftSpec.from_golden(doc)
+    metrics = {m for per_task in doc["entries"].values() for e in per_task.values() for m in e["metrics"]}
+    for model in doc["entries"]:
+        for metric in metrics:
+            tol = spec.tol(model, metric)
+            for old, new in ((0.05, 0.06), (0.9, 0.89), (30.0, 30.3), (-1.5e5, -1.515e5)):
+                assert not lbm._close(old, new, tol), (model, metric, tol, old)
+    changed = [h for h in doc["history"] if "tolerance" in h]
+    assert changed and changed[-1]["tolerance"]["new"] == doc["tolerance"]
+
+
 def test_shipped_golden_values_pass_and_catch_a_one_line_change(monkeypatch, editbench, capsys):
     """The real golden file: identity's slice matches on a clean tree, and does not once L1's
     arithmetic changes (so `editbench check-drift`, and CI, fail)."""
