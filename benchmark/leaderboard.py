@@ -46,6 +46,7 @@ from typing import Any
 
 from benchmark.api import stable_hash
 from benchmark.files import atomic_write_bytes, atomic_write_json, sha256_bytes
+from benchmark.results import device_label
 
 __all__ = [
     "DEFAULT_DIR", "Leaderboard", "AddOutcome", "row_key", "make_row", "board_signature",
@@ -161,7 +162,8 @@ def make_row(result: Mapping[str, Any], source: Mapping[str, Any] | None = None)
                      "limit": protocol.get("limit"), "settings": protocol.get("settings", {})},
         "failures": len(result.get("failures", [])),
         "timing": {k: timing.get(k) for k in ("seconds_per_edit", "edits_per_second",
-                                              "peak_memory_mb", "device", "batch_size")},
+                                              "peak_memory_mb", "device", "processor", "threads",
+                                              "batch_size")},
         "env": {k: env.get(k) for k in ("package_version", "git_commit", "torch", "python",
                                         "platform")},
         "outputs": {"task_store_hash": result["task"].get("store_hash")},
@@ -355,7 +357,7 @@ def board_frame(board: Mapping[str, Any]):
             rec[f"{k}_std"] = m.get("std")
             rec[f"{k}_ci_lo"], rec[f"{k}_ci_hi"] = ci[0], ci[1]
         t = r.get("timing", {})
-        rec.update({"seconds_per_edit": t.get("seconds_per_edit"), "device": t.get("device"),
+        rec.update({"seconds_per_edit": t.get("seconds_per_edit"), "device": device_label(t),
                     "date": r.get("date"), "package_version": r["env"].get("package_version"),
                     "git_commit": _commit(r["env"].get("git_commit"))})
         records.append(rec)
@@ -821,7 +823,7 @@ def _board_table_html(table_id: str, board: Mapping[str, Any], rows: Sequence[Ma
         cells += [f'<td data-sort="{r["protocol"]["n_samples"]}">{len(r["protocol"]["seeds"])} × {r["protocol"]["n_samples"]}</td>',
                   f'<td>{r.get("failures", 0)}</td>',
                   f'<td data-sort="{"" if spe is None else spe!r}">{_e(fmt_num(spe, 5))}</td>',
-                  f'<td class="txt">{_e(t.get("device"))}</td>',
+                  f'<td class="txt">{_e(device_label(t))}</td>',
                   f'<td class="txt">{_e((r.get("date") or "")[:10])}</td>',
                   f'<td class="txt">{_e(r["env"].get("package_version"))}</td>',
                   f'<td class="txt"><code>{_e(_commit(r["env"].get("git_commit")))}</code></td>',
@@ -1054,7 +1056,7 @@ def _board_markdown(board, rows, reported, metrics) -> list[str]:
             for k in metrics:
                 m = r["metrics"].get(k)
                 cells.append(fmt_cell(m.get("mean"), m.get("std")) if m else "-")
-            cells += [fmt_num(r["timing"].get("seconds_per_edit"), 5), _md_escape(r["timing"].get("device")),
+            cells += [fmt_num(r["timing"].get("seconds_per_edit"), 5), _md_escape(device_label(r["timing"])),
                       "run" if r.get("source", {}).get("kind") != "submission" else "submission"]
             lines.append("| " + " | ".join(cells) + " |")
     for rep in reported:

@@ -136,6 +136,39 @@ def environment() -> dict[str, Any]:
     }
 
 
+def processor_name(device: str | None) -> str | None:
+    """The model name of what ran the edits: the GPU's for a CUDA device, else the CPU's (from
+    /proc/cpuinfo on Linux, where ``platform.processor()`` says only "x86_64")."""
+    import torch
+
+    if device and str(device).startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def device_info(device: str | None) -> dict[str, Any]:
+    """``processor`` and CPU ``threads`` for a result's timing block: seconds per edit mean little
+    without them (the same tiny model edits 1.6x slower on one 2-core CPU than on another)."""
+    import torch
+
+    return {"processor": processor_name(device), "threads": torch.get_num_threads()}
+
+
+def device_label(timing: Mapping[str, Any]) -> str:
+    """``cpu (AMD EPYC, 2 threads)``-style text for tables; older results show just the device."""
+    device = timing.get("device")
+    extra = [x for x in (timing.get("processor"),
+                         f"{timing['threads']} threads" if timing.get("threads") else None) if x]
+    return f"{device} ({', '.join(extra)})" if device and extra else str(device)
+
+
 def validate_result(result: Mapping[str, Any]) -> None:
     """Raise ValueError naming the first thing wrong with a result's shape."""
     missing = [k for k in TOP_LEVEL_KEYS if k not in result]

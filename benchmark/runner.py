@@ -34,7 +34,7 @@ from benchmark.api import EditModel, EditRequest, EditSample, FailedSample
 from benchmark.files import ImageError, to_rgb_image
 from benchmark.metrics.base import Metric, MetricInput
 from benchmark.registry import DATASETS, METRICS
-from benchmark.results import SCHEMA_VERSION, aggregate, environment
+from benchmark.results import SCHEMA_VERSION, aggregate, device_info, environment
 from benchmark.store import DEFAULT_CACHE_DIR, OutputStore
 from benchmark.tasks import TaskSpec
 
@@ -390,6 +390,7 @@ def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = 
         "edits_per_second": (1.0 / mean_s) if mean_s else None,
         "peak_memory_mb": _peak_memory_mb(device),
         "device": device,
+        **device_info(device),
         "batch_size": batch_size,
         "n_timed_edits": len(seconds),
     }

@@ -72,6 +72,10 @@ def test_rows_versions_and_replacement(tmp_path, runs):
     board = lb.load("synth-evr")
     assert len(board["rows"]) == 2
     assert board["signature"]["task_hash"] == ident["task"]["hash"]
+    # a row's timing says what ran it: the processor and the thread count, shown in the tables
+    timing = board["rows"][0]["timing"]
+    assert timing["processor"] and timing["threads"] >= 1
+    assert f"{timing['processor']}, {timing['threads']} threads" in lbm.format_board_text(board)
 
     # A new task version starts v2; v1 stays readable.
     bumped = copy.deepcopy(ident)

@@ -39,3 +39,18 @@ def test_aggregate_per_seed_means_and_categories():
 def test_validate_result_names_what_is_missing():
     with pytest.raises(ValueError, match="lacks"):
         validate_result({"schema_version": 1})
+
+
+def test_device_info_names_the_processor_and_threads(monkeypatch):
+    import torch
+
+    from benchmark.results import device_info, device_label
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    info = device_info("cpu")
+    assert info["threads"] == 3
+    assert isinstance(info["processor"], str) and info["processor"]
+    assert device_label({"device": "cpu", **info}) == f"cpu ({info['processor']}, 3 threads)"
+    # results written before these keys existed show just the device
+    assert device_label({"device": "cpu"}) == "cpu"
+    assert device_label({"device": None, "processor": "x"}) == "None"
