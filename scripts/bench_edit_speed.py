@@ -11,6 +11,7 @@ import time
 from benchmark.api import EditRequest
 from benchmark.datasets import synth
 from benchmark.registry import MODELS
+from benchmark.results import device_info, device_label
 
 p = argparse.ArgumentParser()
 p.add_argument("--model", default="instruct-pix2pix")
@@ -34,6 +35,7 @@ for _ in range(a.repeats):
     t0 = time.perf_counter()
     model.edit(reqs)
     times.append((time.perf_counter() - t0) / len(reqs))
-print(f"{a.model} ({model.preset}, {a.dtype}{', compiled' if a.compile else ''}) on {a.device}: "
+print(f"{a.model} ({model.preset}, {a.dtype}{', compiled' if a.compile else ''}) on "
+      f"{device_label({'device': a.device, **device_info(a.device)})}: "
       f"batch {len(reqs)}, {a.steps} steps, best {min(times):.3f} s/edit, "
       f"mean {sum(times) / len(times):.3f} s/edit (warm-up edit {warm_up:.1f} s)")

@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.results import processor_name
+
 LEARNED = ("lpips", "dino", "cvs", "cts", "clip_dir", "clip_s_input", "clip_s_goal", "fid", "kid")
 
 
@@ -294,6 +296,7 @@ def perf_metrics(n_samples: int = 4, n_seeds: int = 5, size: int = 256, backbone
     result: dict[str, Any] = {
         "config": {"samples": n_samples, "seeds": n_seeds, "size": size, "backbones": backbones,
                    "metrics": list(metrics), "threads": torch.get_num_threads(),
+                   "processor": processor_name("cpu"),
                    "backbone_names": {r: b.describe()["backbone"] for r, b in bbs.items()}},
         "seconds": {"suite": t_suite, "naive": t_naive, "bound": t_bound, "suite_warm": t_warm},
         "speedup_vs_naive": t_naive / t_suite,

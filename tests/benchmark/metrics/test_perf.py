@@ -25,6 +25,7 @@ def test_perf_metrics_reports_speedup_bound_and_equal_values():
     assert r["max_rel_diff_warm_vs_naive"].keys() == r["max_rel_diff_suite_vs_naive"].keys()
     assert sum(r["suite_warm_passes"].values()) < sum(r["suite_passes"].values())
     assert r["speedup_vs_naive_warm"] > 0
+    assert r["config"]["processor"] and r["config"]["threads"] == 1  # what the seconds were measured on
     # sharing ceiling at 2 seeds: clip_dir's L/14 encodes source + output per (sample, seed)
     assert abs(r["ceiling_from_sharing"]["clip-large"] - 2 / (1 + 1 / 2)) < 1e-9
 
