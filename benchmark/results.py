@@ -161,12 +161,15 @@ def device_info(device: str | None) -> dict[str, Any]:
     return {"processor": processor_name(device), "threads": torch.get_num_threads()}
 
 
-def device_label(timing: Mapping[str, Any]) -> str:
-    """``cpu (AMD EPYC, 2 threads)``-style text for tables; older results show just the device."""
+def device_label(timing: Mapping[str, Any]) -> str | None:
+    """``cpu (AMD EPYC, 2 threads)``-style text for tables; older results show just the device, and
+    results without one (model-free scoring) None, which each table renders its own way."""
     device = timing.get("device")
+    if device is None:
+        return None
     extra = [x for x in (timing.get("processor"),
                          f"{timing['threads']} threads" if timing.get("threads") else None) if x]
-    return f"{device} ({', '.join(extra)})" if device and extra else str(device)
+    return f"{device} ({', '.join(extra)})" if extra else str(device)
 
 
 def validate_result(result: Mapping[str, Any]) -> None:
