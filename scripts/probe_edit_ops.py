@@ -22,6 +22,7 @@ import torch
 from baselines.instruct_pix2pix import InstructPix2Pix
 from benchmark.api import EditRequest
 from benchmark.datasets import synth
+from benchmark.metrics.masked_l1 import mask_region, masked_l1
 
 UNGUIDED = dict(image_guidance_scale=1.0, text_guidance_scale=1.0, guidance_rescale=0.0)
 
@@ -61,10 +62,14 @@ def main() -> None:
         outs = model.edit([EditRequest(sample=s, seed=0, settings=settings) for s in samples])
         groups = collections.defaultdict(list)
         for s, o in zip(samples, outs):
-            tgt = np.asarray(s.target, np.float32) / 255
-            src = np.asarray(s.source, np.float32) / 255
-            inside = np.asarray(s.mask) > 0 if s.mask is not None else np.ones(tgt.shape[:2], bool)
-            pair = (np.abs(o.image - tgt)[inside].mean(), np.abs(src - tgt)[inside].mean())
+            # the metric suite's l1_in_mask (plain l1 where the sample has no mask), on the
+            # model's output and on the source (the identity edit)
+            tgt, src = (torch.from_numpy(np.asarray(im, np.float32) / 255).permute(2, 0, 1)
+                        for im in (s.target, s.source))
+            out = torch.from_numpy(np.asarray(o.image, np.float32)).permute(2, 0, 1)
+            inside = (mask_region(s.mask, s.target.size) if s.mask is not None
+                      else torch.ones(tgt.shape[1:], dtype=torch.bool))
+            pair = (float(masked_l1(out, tgt, inside)[0]), float(masked_l1(src, tgt, inside)[0]))
             groups[op_key(s)].append(pair)
             groups["ALL"].append(pair)
         print(f"{name} ({time.time() - t0:.0f} s)")

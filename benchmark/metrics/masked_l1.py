@@ -28,7 +28,8 @@ def masked_l1(preds: torch.Tensor, targets: torch.Tensor, region: torch.Tensor) 
     return torch.where(count > 0, out, torch.full_like(out, math.nan))
 
 
-def _region(mask_image, size) -> torch.Tensor:
+def mask_region(mask_image, size) -> torch.Tensor:
+    """HxW bool: the white pixels of a mask image brought to ``size`` (nearest, threshold 127)."""
     if mask_image.size != size:
         mask_image = mask_image.resize(size, resample=0)  # nearest: a mask stays binary
     return torch.from_numpy(np.asarray(mask_image.convert("L")) > 127)
@@ -41,7 +42,7 @@ class L1InMask(Metric):
 
     def score_one(self, item: MetricInput) -> float:
         out, tgt = aligned_pair(item.output, item.sample.target)
-        return float(masked_l1(out, tgt, _region(item.sample.mask, item.sample.target.size))[0])
+        return float(masked_l1(out, tgt, mask_region(item.sample.mask, item.sample.target.size))[0])
 
 
 class L1OutMask(Metric):
@@ -51,4 +52,4 @@ class L1OutMask(Metric):
 
     def score_one(self, item: MetricInput) -> float:
         out, tgt = aligned_pair(item.output, item.sample.target)
-        return float(masked_l1(out, tgt, ~_region(item.sample.mask, item.sample.target.size))[0])
+        return float(masked_l1(out, tgt, ~mask_region(item.sample.mask, item.sample.target.size))[0])
