@@ -9,7 +9,7 @@ Scores synth samples of one variant (the last turn of sessions 0..n-1, or with `
 the model's mean l1 (inside the edit mask where the sample has one) over identity's, so 1.0 means
 "no better than returning the source". ``--expressive`` feeds the generator's ground-truth
 expressive instruction in place of the plain one. CKPT defaults to the shipped checkpoint; the
-README's probe tables were made with this script.
+README's probe tables were scored with this script (some rows by a scratch copy of it).
 """
 import argparse
 import collections
