@@ -94,7 +94,10 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                # bf16: AMX). Not the default: a bf16 run of 3,000 steps (1,048 s) scored better on
                # four synth tasks but worse on synth-magicbrush (l1_in_mask 0.2908 vs 0.2868,
                # l1_out_mask 0.0385 vs 0.0318), and the MGIE-tiny trained on it regressed (README).
-               "mixed_precision": "no"}
+               "mixed_precision": "no",
+               # loss weight of the samples whose image was dropped (InstructPix2Pix: 1);
+               # benchmark.diffusion.training.diffusion_loss says why it is a knob
+               "dropped_image_weight": 1.0}
 
 
 def _pil_to_tensor(images: Sequence[Image.Image], resolution: int) -> torch.Tensor:
@@ -405,7 +408,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
             cond = text_encoder(tokenize(tokenizer, texts).to(accelerator.device))[0]
             null = text_encoder(null_ids)[0]
             loss = diffusion_loss(unet, vae, noise_scheduler, src, tgt, cond, null, gen,
-                                  recipe["conditioning_dropout"], t_weights)
+                                  recipe["conditioning_dropout"], t_weights,
+                                  dropped_image_weight=recipe["dropped_image_weight"])
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(params, 1.0)
         optimizer.step()

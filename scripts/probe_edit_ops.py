@@ -1,14 +1,15 @@
 """Per-operation l1 of an InstructPix2Pix-tiny checkpoint against the identity edit (dev aid).
 
     python scripts/probe_edit_ops.py [CKPT] [--variant magicbrush] [--n 96] [--split val]
-        [--op add] [--expressive] [--threads 2]
+        [--op add] [--expressive] [--sampling-steps 20] [--threads 2]
 
 Scores synth samples of one variant (the last turn of sessions 0..n-1, or with ``--op`` the first
 ``n`` samples of that operation, e.g. ``add``, ``recolour/ref``), seed 0, once unguided
 (αV = αX = 1, no rescale) and once with the task's protocol guidance. The figure per operation is
 the model's mean l1 (inside the edit mask where the sample has one) over identity's, so 1.0 means
 "no better than returning the source". ``--expressive`` feeds the generator's ground-truth
-expressive instruction in place of the plain one. CKPT defaults to the shipped checkpoint; the
+expressive instruction in place of the plain one. ``--sampling-steps 1`` scores the model's
+one-step x0 prediction from pure noise (t = 999), the regression the sampler starts from. CKPT defaults to the shipped checkpoint; the
 README's probe tables were scored with this script (some rows by a scratch copy of it).
 """
 import argparse
@@ -31,6 +32,17 @@ def op_key(sample) -> str:
     return "+".join(sample.meta["ops"]) + ("/ref" if sample.meta.get("referring") else "")
 
 
+def l1_vs_identity(sample, output) -> tuple[float, float]:
+    """The metric suite's l1_in_mask (plain l1 where the sample has no mask) of ``output`` (an
+    edit result's image: H x W x 3 in [0, 1]) and of the source (the identity edit)."""
+    tgt, src = (torch.from_numpy(np.asarray(im, np.float32) / 255).permute(2, 0, 1)
+                for im in (sample.target, sample.source))
+    out = torch.from_numpy(np.asarray(output, np.float32)).permute(2, 0, 1)
+    inside = (mask_region(sample.mask, sample.target.size) if sample.mask is not None
+              else torch.ones(tgt.shape[1:], dtype=torch.bool))
+    return float(masked_l1(out, tgt, inside)[0]), float(masked_l1(src, tgt, inside)[0])
+
+
 def pick_samples(variant: str, split: str, n: int, op: str | None, expressive: bool) -> list:
     if op:
         found = (s for i in range(synth.SPLITS[split])
@@ -51,6 +63,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=96)
     p.add_argument("--op", default=None, help="only this operation (as printed, e.g. add, remove/ref)")
     p.add_argument("--expressive", action="store_true")
+    p.add_argument("--sampling-steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -58,18 +71,12 @@ def main() -> None:
     samples = pick_samples(a.variant, a.split, a.n, a.op, a.expressive)
     print(f"{len(samples)} synth-{a.variant} {a.split} samples; checkpoint {a.checkpoint or 'shipped'}")
     for name, settings in (("unguided", UNGUIDED), ("protocol", {})):
+        settings = {**settings, "steps": a.sampling_steps}
         t0 = time.time()
         outs = model.edit([EditRequest(sample=s, seed=0, settings=settings) for s in samples])
         groups = collections.defaultdict(list)
         for s, o in zip(samples, outs):
-            # the metric suite's l1_in_mask (plain l1 where the sample has no mask), on the
-            # model's output and on the source (the identity edit)
-            tgt, src = (torch.from_numpy(np.asarray(im, np.float32) / 255).permute(2, 0, 1)
-                        for im in (s.target, s.source))
-            out = torch.from_numpy(np.asarray(o.image, np.float32)).permute(2, 0, 1)
-            inside = (mask_region(s.mask, s.target.size) if s.mask is not None
-                      else torch.ones(tgt.shape[1:], dtype=torch.bool))
-            pair = (float(masked_l1(out, tgt, inside)[0]), float(masked_l1(src, tgt, inside)[0]))
+            pair = l1_vs_identity(s, o.image)
             groups[op_key(s)].append(pair)
             groups["ALL"].append(pair)
         print(f"{name} ({time.time() - t0:.0f} s)")

@@ -20,14 +20,18 @@ import torch.nn.functional as F
 
 
 def conditioning_dropout(cond: torch.Tensor, null_cond: torch.Tensor, image_latents: torch.Tensor,
-                         generator: torch.Generator | None, p: float = 0.05):
-    """Apply InstructPix2Pix's conditioning dropout; returns (cond, image_latents)."""
+                         generator: torch.Generator | None, p: float = 0.05,
+                         return_dropped_image: bool = False):
+    """Apply InstructPix2Pix's conditioning dropout; returns (cond, image_latents), plus the
+    per-sample boolean "image dropped" mask when ``return_dropped_image``."""
     bsz = cond.shape[0]
     r = torch.rand(bsz, generator=generator, device="cpu").to(cond.device)
     drop_text = (r < 2 * p).view(bsz, 1, 1)
     cond = torch.where(drop_text, null_cond.expand_as(cond).to(cond.dtype), cond)
-    keep_image = 1.0 - ((r >= p) & (r < 3 * p)).to(image_latents.dtype)
-    return cond, image_latents * keep_image.view(bsz, 1, 1, 1)
+    dropped_image = (r >= p) & (r < 3 * p)
+    keep_image = 1.0 - dropped_image.to(image_latents.dtype)
+    out = cond, image_latents * keep_image.view(bsz, 1, 1, 1)
+    return (*out, dropped_image) if return_dropped_image else out
 
 
 def timestep_bias_weights(num_timesteps: int, strategy: str = "none", multiplier: float = 1.0,
@@ -52,9 +56,16 @@ def timestep_bias_weights(num_timesteps: int, strategy: str = "none", multiplier
 
 def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: torch.Tensor,
                    cond: torch.Tensor, null_cond: torch.Tensor, generator: torch.Generator | None,
-                   dropout_p: float = 0.05, timestep_weights: torch.Tensor | None = None) -> torch.Tensor:
+                   dropout_p: float = 0.05, timestep_weights: torch.Tensor | None = None,
+                   dropped_image_weight: float = 1.0) -> torch.Tensor:
     """One InstructPix2Pix loss on a batch (images B x 3 x H x W in [-1, 1]); timesteps uniform, or
-    drawn from ``timestep_weights`` (see ``timestep_bias_weights``)."""
+    drawn from ``timestep_weights`` (see ``timestep_bias_weights``).
+
+    ``dropped_image_weight`` (1 = InstructPix2Pix's plain MSE) scales the loss of the samples whose
+    image was dropped. Why it exists: a model trained from scratch has no text-to-image prior, so
+    those samples ask it to draw a whole scene from an edit instruction; their loss near pure
+    noise is irreducible and dwarfs an edit's (README, "What the core learns of a local edit").
+    """
     latents = vae.encode(target).latent_dist.sample(generator=generator) * vae.config.scaling_factor
     image_latents = vae.encode(source).latent_dist.mode()
     noise = torch.randn(latents.shape, generator=generator, device="cpu").to(latents)
@@ -66,7 +77,8 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
         timesteps = torch.multinomial(timestep_weights, bsz, replacement=True, generator=generator)
     timesteps = timesteps.to(latents.device)
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
-    cond, image_latents = conditioning_dropout(cond, null_cond, image_latents, generator, dropout_p)
+    cond, image_latents, dropped_image = conditioning_dropout(
+        cond, null_cond, image_latents, generator, dropout_p, return_dropped_image=True)
     pred = unet(torch.cat([noisy, image_latents], dim=1), timesteps,
                 encoder_hidden_states=cond, return_dict=False)[0]
     kind = noise_scheduler.config.prediction_type
@@ -78,7 +90,11 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
         goal = latents
     else:
         raise ValueError(f"unsupported prediction_type {kind!r}")
-    return F.mse_loss(pred.float(), goal.float())
+    if dropped_image_weight == 1.0:
+        return F.mse_loss(pred.float(), goal.float())
+    per_sample = F.mse_loss(pred.float(), goal.float(), reduction="none").mean(dim=(1, 2, 3))
+    weights = torch.where(dropped_image, dropped_image_weight, 1.0).to(per_sample)
+    return (per_sample * weights).mean()
 
 
 def resolve_recipe(defaults: dict, overrides: dict | None = None, **explicit) -> dict:

@@ -12,7 +12,7 @@ from transformers import CLIPTextModel
 from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
 from benchmark.diffusion.sampling import edit_images
 from benchmark.diffusion.text import tiny_clip_text_config, tokenize, train_tokenizer
-from benchmark.diffusion.training import conditioning_dropout, timestep_bias_weights
+from benchmark.diffusion.training import conditioning_dropout, diffusion_loss, timestep_bias_weights
 from benchmark.diffusion.unet import expand_conv_in
 
 PROMPTS = ["make the red circle blue", "remove the square", "brighten the image", ""]
@@ -62,6 +62,35 @@ def test_conditioning_dropout_rates():
                        ((text_dropped & image_dropped).float().mean(), 0.05),
                        ((~text_dropped & image_dropped).float().mean(), 0.05)):
         assert abs(float(frac) - want) < 0.01
+
+
+def test_dropped_image_weight_scales_only_the_image_dropped_samples():
+    from diffusers import DDPMScheduler
+
+    torch.manual_seed(0)
+    n, p = 48, 0.2
+    ae, sched = PixelUnshuffleAutoencoder(factor=4), DDPMScheduler(prediction_type="sample")
+    src, tgt = torch.rand(n, 3, 32, 32) * 2 - 1, torch.rand(n, 3, 32, 32) * 2 - 1
+    cond = torch.randn(n, 3, 8)
+    seen = {}
+
+    def unet(x, t, encoder_hidden_states, return_dict=False):  # records its input, predicts 0
+        seen["source_latents"] = x[:, 48:]
+        return (torch.zeros(n, 48, 8, 8),)
+
+    def loss(w):
+        return float(diffusion_loss(unet, ae, sched, src, tgt, cond, torch.zeros(1, 3, 8),
+                                    torch.Generator().manual_seed(1), dropout_p=p,
+                                    dropped_image_weight=w))
+
+    plain = loss(1.0)
+    dropped = seen["source_latents"].flatten(1).abs().sum(1) == 0
+    per_sample = (ae.encode(tgt).latent_dist.mode() * ae.config.scaling_factor).pow(2).mean((1, 2, 3))
+    assert dropped.any() and (~dropped).any()
+    assert plain == pytest.approx(float(per_sample.mean()), rel=1e-6)
+    for w in (0.0, 0.1):
+        want = float(torch.where(dropped, w, 1.0).mul(per_sample).mean())
+        assert loss(w) == pytest.approx(want, rel=1e-6)
 
 
 def test_timestep_bias_weights_follow_the_sdxl_script_convention():
