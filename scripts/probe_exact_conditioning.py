@@ -21,8 +21,7 @@ import torch.nn.functional as F
 import baselines.instruct_pix2pix as ip
 from benchmark.datasets import synth
 from benchmark.datasets.synth.scene import COLOURS, KINDS, POSITIONS, SIZE_CLASSES
-from benchmark.metrics.masked_l1 import mask_region, masked_l1
-from probe_edit_ops import op_key  # scripts/ is on sys.path when this runs as a script
+from probe_edit_ops import l1_vs_identity, op_key  # scripts/ is on sys.path when this runs as a script
 
 
 def parse(expr: str) -> tuple[int, int, int, int]:
@@ -107,14 +106,7 @@ def main():
             x0 = model(torch.cat([noise, v], 1), t, cond(vattr))[0]
             img = vae.decode(x0 / scale).sample.clamp(-1, 1)
         model.train()
-        r = []
-        for s, o in zip(val, img):
-            tgt, src = (torch.from_numpy(np.asarray(im, np.float32) / 255).permute(2, 0, 1)
-                        for im in (s.target, s.source))
-            out = (o + 1) / 2
-            inside = mask_region(s.mask, s.target.size)
-            r.append((float(masked_l1(out, tgt, inside)[0]), float(masked_l1(src, tgt, inside)[0])))
-        r = np.array(r)
+        r = np.array([l1_vs_identity(s, ((o + 1) / 2).permute(1, 2, 0).numpy()) for s, o in zip(val, img)])
         return r[:, 0].mean(), r[:, 1].mean()
 
     it = add_samples("train")
@@ -128,10 +120,8 @@ def main():
         lat = vae.encode(tgt).latent_dist.mode() * scale
         v = vae.encode(src).latent_dist.mode()
         noise = torch.randn_like(lat)
-        if a.diffusion:
-            t = torch.randint(0, 1000, (32,))
-        else:
-            t = torch.full((32,), 999)
+        n_t = sched.config.num_train_timesteps
+        t = torch.randint(0, n_t, (32,)) if a.diffusion else torch.full((32,), n_t - 1)
         noisy = sched.add_noise(lat, noise, t)
         c = cond(attrs)
         if a.dropout:
