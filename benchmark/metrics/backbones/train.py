@@ -257,6 +257,14 @@ def _resample_backgrounds(scenes, rng: np.random.Generator, p: float) -> np.ndar
     return out
 
 
+@torch.no_grad()
+def ema_update(students: Sequence[nn.Module], teachers: Sequence[nn.Module], momentum: float) -> None:
+    """DINO's teacher update: teacher <- momentum * teacher + (1 - momentum) * student."""
+    for s_mod, t_mod in zip(students, teachers):
+        for ps, pt in zip(s_mod.parameters(), t_mod.parameters()):
+            pt.mul_(momentum).add_(ps.detach(), alpha=1 - momentum)
+
+
 def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_local: int = 0,
                out_dim: int = 256, lr: float = 5e-4, monitor=None,
                global_scale: tuple[float, float] = (0.6, 1.0)):
@@ -321,11 +329,8 @@ def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_local: int = 0,
             for p in s_head.last.parameters():
                 p.grad = None
         opt.step()
-        with torch.no_grad():
-            for ps, pt in zip(list(student.parameters()) + list(s_head.parameters()),
-                              list(teacher.parameters()) + list(t_head.parameters())):
-                pt.mul_(momentum).add_(ps.detach(), alpha=1 - momentum)
-            center = center * 0.9 + t_out.mean(0, keepdim=True) * 0.1
+        ema_update((student, s_head), (teacher, t_head), momentum)
+        center = center * 0.9 + t_out.detach().mean(0, keepdim=True) * 0.1
         if step % 100 == 0 or step == steps - 1:
             _log(f"  step {step:5d} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
             if monitor is not None:

@@ -76,6 +76,20 @@ def test_knn_classifier_follows_dino_protocol():
                           torch.tensor([0, 1]), k=2) == 1.0
 
 
+def test_dino_teacher_is_an_exponential_moving_average_of_the_student():
+    torch.manual_seed(0)
+    student = (torch.nn.Linear(3, 2), torch.nn.Linear(2, 4))
+    teacher = (torch.nn.Linear(3, 2), torch.nn.Linear(2, 4))
+    before = [p.detach().clone() for m in teacher for p in m.parameters()]
+    student_before = [p.detach().clone() for m in student for p in m.parameters()]
+    T.ema_update(student, teacher, 0.9)
+    after = [p for m in teacher for p in m.parameters()]
+    for b, s, a in zip(before, student_before, after):
+        torch.testing.assert_close(a, 0.9 * b + 0.1 * s, rtol=0, atol=1e-7)
+    for s, p in zip(student_before, (p for m in student for p in m.parameters())):
+        assert torch.equal(s, p)
+
+
 def test_training_command_is_deterministic_and_writes_a_manifest(tmp_path, monkeypatch):
     """The real command on a tiny budget (2 steps, small data) twice: same bytes, same sha256."""
     monkeypatch.setattr(T, "render_scenes", _small(T.render_scenes))
