@@ -2,15 +2,18 @@
 
     python scripts/probe_dino_views.py [--loss dino|simclr|supervised] [--steps 300]
         [--views '{"zoom": [3, 3], "background": "solid", "recolour": true, "jitter": 0.1}']
-        [--momentum 0.996] [--lr 5e-4] [--out-dim 256] [--no-augment]
+        [--then VIEWS] [--momentum 0.996] [--lr 5e-4] [--out-dim 256] [--no-augment] [--edges P] [--edge-eval]
 
 Trains the synth trunk (``Trunk``, max-pooled) on single-object scenes, two views per scene, each
 re-rendered from the scene under ``--views``: zoomed on the object (``zoom`` range, centre jittered
 by ``jitter`` of the window), over a freshly drawn background (``"solid"``, ``"any"``, or the
 scene's own with ``"keep"``), with the object recoloured per view; then, unless
 ``--no-augment``, the DINO random resized crop, flip, colour jitter and grayscale of
-``train._augment``. The loss is DINO's (the loop of ``train.train_dino``), SimCLR's InfoNCE on the
-head's bottleneck, or, as the ceiling, cross-entropy on the object's kind (labels). Every 100 steps
+``train._augment``; then, with probability ``--edges`` per view, the edge map (``edge_map``: a
+colour- and polarity-blind view, Sobel magnitude); ``--edge-eval`` scores the k-NN on edge maps too.
+``--then`` gives the view policy of the second half of the run (a curriculum). The loss is
+DINO's (the loop of ``train.train_dino``), SimCLR's InfoNCE on the head's bottleneck, or, as the
+ceiling, cross-entropy on the object's kind (labels). Every 100 steps
 it prints the teacher's entropy and the weighted 20-NN shape accuracy both in the view domain and
 on the bar's scenes (1x, own background). The README's synth-dino "easiest form" figures come from it.
 """
@@ -48,12 +51,26 @@ def render_view(scene, rng, zoom=(1.0, 1.0), background="keep", recolour=False, 
     return synth.render(scene, S.INPUT_SIZE, view=view)[0]
 
 
+def edge_map(x: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient magnitude, the largest over the colour channels, scaled to [-1, 1] per image
+    and repeated on three channels: only outlines survive, whatever the colours."""
+    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]).view(1, 1, 3, 3).repeat(3, 1, 1, 1)
+    gx = F.conv2d(x, kx, padding=1, groups=3)
+    gy = F.conv2d(x, kx.transpose(2, 3), padding=1, groups=3)
+    m = (gx ** 2 + gy ** 2).sqrt().amax(dim=1, keepdim=True)
+    m = m / m.flatten(1).amax(dim=1).clamp_min(1e-6).view(-1, 1, 1, 1)
+    return (m * 2 - 1).expand(-1, 3, -1, -1)
+
+
 class MaxPooled(nn.Module):
-    def __init__(self):
+    def __init__(self, edge_eval: bool = False):
         super().__init__()
         self.trunk = S.Trunk()
+        self.edge_eval = edge_eval
 
     def forward(self, x):
+        if self.edge_eval and not self.training:
+            x = edge_map(x)
         return self.trunk(x)[-1].amax(dim=(2, 3))
 
 
@@ -70,11 +87,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--views", default='{"zoom": [3, 3], "background": "solid", "recolour": true, "jitter": 0.1}')
+    p.add_argument("--then", default=None, help="views (JSON) for the second half of the run: a curriculum")
     p.add_argument("--momentum", type=float, default=0.996, help="teacher EMA momentum at step 0 (cosine to 1)")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--out-dim", type=int, default=256)
     p.add_argument("--teacher-temp", type=float, default=0.04)
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--edges", type=float, default=0.0, help="probability of the edge-map view")
+    p.add_argument("--edge-eval", action="store_true", help="k-NN on edge maps")
     a = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -93,7 +113,7 @@ def main() -> None:
     g, rng = torch.Generator().manual_seed(0), np.random.default_rng(13)
     srng = np.random.default_rng(11)
     scenes = [synth.random_scene(srng, n_shapes=1) for _ in range(8000)]
-    student, teacher = MaxPooled(), MaxPooled()
+    student, teacher = MaxPooled(a.edge_eval), MaxPooled(a.edge_eval)
     s_head, t_head = S.DINOHead(128, a.out_dim), S.DINOHead(128, a.out_dim)
     classifier = nn.Linear(128, len(SC.KINDS))
     teacher.load_state_dict(student.state_dict())
@@ -109,6 +129,8 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = _schedule(step, a.steps, a.lr, 50)
         momentum = 1 - (1 - a.momentum) * (math.cos(math.pi * step / a.steps) + 1) / 2
+        if a.then and step == a.steps // 2:
+            views = json.loads(a.then)
         chosen = [scenes[i] for i in torch.randint(0, len(scenes), (a.batch,), generator=g).tolist()]
         pair = []
         for _ in range(2):
@@ -116,6 +138,9 @@ def main() -> None:
             v = v.permute(0, 3, 1, 2).float() / 255
             pair.append(v if a.no_augment else _augment(v, S.INPUT_SIZE, (0.6, 1.0), g))
         x = norm(torch.cat(pair))
+        if a.edges > 0:
+            as_edges = (torch.rand(len(x), 1, 1, 1, generator=g) < a.edges).float()
+            x = as_edges * edge_map(x) + (1 - as_edges) * x
         with torch.no_grad():
             t_out = t_head(teacher(x))
             t_prob = F.softmax((t_out - center) / a.teacher_temp, dim=-1).chunk(2)
