@@ -2,7 +2,7 @@
 
     python scripts/probe_dino_views.py [--loss dino|simclr|supervised] [--steps 300]
         [--views '{"zoom": [3, 3], "background": "solid", "recolour": true, "jitter": 0.1}']
-        [--then VIEWS] [--momentum 0.996] [--lr 5e-4] [--out-dim 256] [--no-augment] [--edges P] [--edge-eval]
+        [--then VIEWS] [--n-student K --student-views VIEWS] [--momentum 0.996] [--lr 5e-4] [--out-dim 256] [--no-augment] [--edges P] [--edge-eval]
 
 Trains the synth trunk (``Trunk``, max-pooled) on single-object scenes, two views per scene, each
 re-rendered from the scene under ``--views``: zoomed on the object (``zoom`` range, centre jittered
@@ -11,6 +11,8 @@ scene's own with ``"keep"``), with the object recoloured per view; then, unless
 ``--no-augment``, the DINO random resized crop, flip, colour jitter and grayscale of
 ``train._augment``; then, with probability ``--edges`` per view, the edge map (``edge_map``: a
 colour- and polarity-blind view, Sobel magnitude); ``--edge-eval`` scores the k-NN on edge maps too.
+``--n-student K --student-views VIEWS`` adds K views that only the DINO student sees (the
+teacher sees only the two ``--views`` views, as DINO's teacher sees only global crops).
 ``--then`` gives the view policy of the second half of the run (a curriculum). The loss is
 DINO's (the loop of ``train.train_dino``), SimCLR's InfoNCE on the head's bottleneck, or, as the
 ceiling, cross-entropy on the object's kind (labels). Every 100 steps
@@ -87,6 +89,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--views", default='{"zoom": [3, 3], "background": "solid", "recolour": true, "jitter": 0.1}')
+    p.add_argument("--student-views", default=None, help="view policy (JSON) of --n-student extra views only the student sees")
+    p.add_argument("--n-student", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--then", default=None, help="views (JSON) for the second half of the run: a curriculum")
     p.add_argument("--momentum", type=float, default=0.996, help="teacher EMA momentum at step 0 (cosine to 1)")
     p.add_argument("--lr", type=float, default=5e-4)
@@ -96,7 +101,7 @@ def main() -> None:
     p.add_argument("--edges", type=float, default=0.0, help="probability of the edge-map view")
     p.add_argument("--edge-eval", action="store_true", help="k-NN on edge maps")
     a = p.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     views = json.loads(a.views)
     evals = {"view domain": (labelled(1, 1500, **views), labelled(2, 500, **views)),
@@ -124,6 +129,20 @@ def main() -> None:
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.04)
     center = torch.zeros(1, a.out_dim)
     norm = lambda t: (t - 0.5) / 0.5  # noqa: E731  (the synth preprocessing)
+    student_views = json.loads(a.student_views) if a.student_views else views
+
+    def make_views(chosen, policy, n):
+        out = []
+        for _ in range(n):
+            v = torch.from_numpy(np.stack([render_view(s, rng, **policy) for s in chosen]))
+            v = v.permute(0, 3, 1, 2).float() / 255
+            out.append(v if a.no_augment else _augment(v, S.INPUT_SIZE, (0.6, 1.0), g))
+        x = norm(torch.cat(out))
+        if a.edges > 0:
+            as_edges = (torch.rand(len(x), 1, 1, 1, generator=g) < a.edges).float()
+            x = as_edges * edge_map(x) + (1 - as_edges) * x
+        return x
+
     t0 = time.time()
     for step in range(a.steps + 1):
         for group in opt.param_groups:
@@ -132,23 +151,19 @@ def main() -> None:
         if a.then and step == a.steps // 2:
             views = json.loads(a.then)
         chosen = [scenes[i] for i in torch.randint(0, len(scenes), (a.batch,), generator=g).tolist()]
-        pair = []
-        for _ in range(2):
-            v = torch.from_numpy(np.stack([render_view(s, rng, **views) for s in chosen]))
-            v = v.permute(0, 3, 1, 2).float() / 255
-            pair.append(v if a.no_augment else _augment(v, S.INPUT_SIZE, (0.6, 1.0), g))
-        x = norm(torch.cat(pair))
-        if a.edges > 0:
-            as_edges = (torch.rand(len(x), 1, 1, 1, generator=g) < a.edges).float()
-            x = as_edges * edge_map(x) + (1 - as_edges) * x
+        x = make_views(chosen, views, 2)
+        extra = make_views(chosen, student_views, a.n_student) if a.n_student else None
         with torch.no_grad():
             t_out = t_head(teacher(x))
             t_prob = F.softmax((t_out - center) / a.teacher_temp, dim=-1).chunk(2)
         feats = student(x)
         if a.loss == "dino":
             s_out = s_head(feats).chunk(2)
-            loss = sum((-t_prob[i] * F.log_softmax(s_out[1 - i] / 0.1, dim=-1)).sum(-1).mean()
-                       for i in range(2)) / 2
+            if extra is not None:
+                s_out = s_out + s_head(student(extra)).chunk(a.n_student)
+            terms = [(i, j) for i in range(2) for j in range(len(s_out)) if j != i]
+            loss = sum((-t_prob[i] * F.log_softmax(s_out[j] / 0.1, dim=-1)).sum(-1).mean()
+                       for i, j in terms) / len(terms)
         elif a.loss == "simclr":
             z = F.normalize(s_head.mlp(feats), dim=-1)
             sim = (z @ z.T / 0.1).fill_diagonal_(-1e9)
