@@ -124,7 +124,8 @@ class MissingWeightsError(FileNotFoundError):
 
 def build_tiny_components(tokenizer, tiny: dict | None = None):
     """Fresh (untrained) tiny UNet, autoencoder, text encoder and noise scheduler, from ``tiny``
-    (default ``TINY``; a checkpoint passes the config it was trained with)."""
+    (default ``TINY``; a checkpoint passes the config it was trained with). ``tokenizer=None``
+    builds no text encoder (None in its place), for conditioning that is not text."""
     tiny = tiny or TINY
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel
@@ -135,7 +136,8 @@ def build_tiny_components(tokenizer, tiny: dict | None = None):
     vae = PixelUnshuffleAutoencoder(factor=tiny["ae_factor"])
     ch = vae.config.latent_channels
     unet = UNet2DConditionModel(in_channels=2 * ch, out_channels=ch, **tiny["unet"])
-    text_encoder = CLIPTextModel(tiny_clip_text_config(len(tokenizer), tokenizer, tiny["text_hidden"]))
+    text_encoder = (None if tokenizer is None else
+                    CLIPTextModel(tiny_clip_text_config(len(tokenizer), tokenizer, tiny["text_hidden"])))
     scheduler = DDPMScheduler(**tiny["scheduler"])
     return unet, vae, text_encoder, scheduler
 

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from benchmark.datasets import synth
 from benchmark.datasets.synth import scene as SC
 from benchmark.metrics.backbones import synth as S
-from benchmark.metrics.backbones.train import _augment, _schedule, ema_update, knn_accuracy, to_input
+from benchmark.metrics.backbones.train import (_MEAN, _STD, _augment, _schedule, dino_loss, ema_update,
+                                               knn_accuracy, to_input)
 
 
 def render_view(scene, rng, zoom=(1.0, 1.0), background="keep", recolour=False, jitter=0.0):
@@ -128,7 +129,7 @@ def main() -> None:
     params = list(student.parameters()) + list(s_head.parameters()) + list(classifier.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.04)
     center = torch.zeros(1, a.out_dim)
-    norm = lambda t: (t - 0.5) / 0.5  # noqa: E731  (the synth preprocessing)
+    norm = lambda t: (t - _MEAN) / _STD  # noqa: E731  (the synth preprocessing)
     student_views = json.loads(a.student_views) if a.student_views else views
 
     def make_views(chosen, policy, n):
@@ -161,9 +162,7 @@ def main() -> None:
             s_out = s_head(feats).chunk(2)
             if extra is not None:
                 s_out = s_out + s_head(student(extra)).chunk(a.n_student)
-            terms = [(i, j) for i in range(2) for j in range(len(s_out)) if j != i]
-            loss = sum((-t_prob[i] * F.log_softmax(s_out[j] / 0.1, dim=-1)).sum(-1).mean()
-                       for i, j in terms) / len(terms)
+            loss = dino_loss(t_prob, s_out)
         elif a.loss == "simclr":
             z = F.normalize(s_head.mlp(feats), dim=-1)
             sim = (z @ z.T / 0.1).fill_diagonal_(-1e9)
@@ -180,7 +179,7 @@ def main() -> None:
                 q.grad = None
         opt.step()
         ema_update((student, s_head), (teacher, t_head), momentum)
-        center = center * 0.9 + t_out.detach().mean(0, keepdim=True) * 0.1
+        center = center * 0.9 + t_out.mean(0, keepdim=True) * 0.1
         if step % 100 == 0:
             ent = float(-(t_prob[0] * t_prob[0].clamp_min(1e-12).log()).sum(-1).mean())
             net = student if a.loss == "supervised" else teacher

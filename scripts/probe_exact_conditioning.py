@@ -70,16 +70,11 @@ def main():
     unet_patch = patch.pop("unet", {})
     ip.TINY.update(patch)
     ip.TINY["unet"] = {**ip.TINY["unet"], **unet_patch}
-    from diffusers import DDPMScheduler, UNet2DConditionModel
-
-    from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
     from benchmark.diffusion.training import conditioning_dropout
     from benchmark.diffusion.unet import SourceResidualUNet
 
-    vae = PixelUnshuffleAutoencoder(factor=ip.TINY["ae_factor"])
+    unet, vae, _, sched = ip.build_tiny_components(None)
     ch = vae.config.latent_channels
-    unet = UNet2DConditionModel(in_channels=2 * ch, out_channels=ch, **ip.TINY["unet"])
-    sched = DDPMScheduler(**ip.TINY["scheduler"])
     scale = ip.latent_scale(vae, 0, 64)
     vae.register_to_config(scaling_factor=scale)
     with torch.no_grad():

@@ -35,6 +35,16 @@ def random_checkpoint(tmp_path_factory):
     return out
 
 
+def test_tiny_components_without_a_tokenizer_build_no_text_encoder():
+    torch.manual_seed(0)
+    unet, vae, text, sched = build_tiny_components(None)
+    assert text is None
+    torch.manual_seed(0)
+    unet_with_text, *_ = build_tiny_components(train_tokenizer(WORDS * 5, vocab_size=300))
+    for a, b in zip(unet.parameters(), unet_with_text.parameters()):  # the same UNet either way
+        assert torch.equal(a, b)
+
+
 def _samples(n):
     rng = np.random.default_rng(1)
     return [EditSample(id=f"x{i}", source=Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)),

@@ -257,6 +257,20 @@ def _resample_backgrounds(scenes, rng: np.random.Generator, p: float) -> np.ndar
     return out
 
 
+def dino_loss(teacher_probs: Sequence[torch.Tensor], student_logits: Sequence[torch.Tensor],
+              student_temp: float = 0.1) -> torch.Tensor:
+    """DINO's cross-view loss: the mean over (teacher view i, student view j != i) of the cross-entropy
+    H(P_t(i), softmax(s_j / student_temp)); the teacher's views come first among the student's."""
+    loss, terms = 0.0, 0
+    for iq, q in enumerate(teacher_probs):
+        for iv, v in enumerate(student_logits):
+            if iv == iq:
+                continue
+            loss = loss + (-q * F.log_softmax(v / student_temp, dim=-1)).sum(-1).mean()
+            terms += 1
+    return loss / terms
+
+
 @torch.no_grad()
 def ema_update(students: Sequence[nn.Module], teachers: Sequence[nn.Module], momentum: float) -> None:
     """DINO's teacher update: teacher <- momentum * teacher + (1 - momentum) * student."""
@@ -313,15 +327,7 @@ def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_local: int = 0,
             t_prob = F.softmax((t_out - center) / t_temp, dim=-1).chunk(2)
         s_glob = s_head(student(norm(torch.cat(globals_)))).chunk(2)
         s_loc = s_head(student(norm(torch.cat(locals_)))).chunk(n_local) if n_local else ()
-        s_all = list(s_glob) + list(s_loc)
-        loss, terms = 0.0, 0
-        for iq, q in enumerate(t_prob):
-            for iv, v in enumerate(s_all):
-                if iv == iq:
-                    continue
-                loss = loss + (-q * F.log_softmax(v / 0.1, dim=-1)).sum(-1).mean()
-                terms += 1
-        loss = loss / terms
+        loss = dino_loss(t_prob, list(s_glob) + list(s_loc))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(params, 3.0)
@@ -330,7 +336,7 @@ def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_local: int = 0,
                 p.grad = None
         opt.step()
         ema_update((student, s_head), (teacher, t_head), momentum)
-        center = center * 0.9 + t_out.detach().mean(0, keepdim=True) * 0.1
+        center = center * 0.9 + t_out.mean(0, keepdim=True) * 0.1
         if step % 100 == 0 or step == steps - 1:
             _log(f"  step {step:5d} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
             if monitor is not None:

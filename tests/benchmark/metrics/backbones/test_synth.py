@@ -90,6 +90,19 @@ def test_dino_teacher_is_an_exponential_moving_average_of_the_student():
         assert torch.equal(s, p)
 
 
+def test_dino_loss_averages_cross_entropy_over_distinct_view_pairs():
+    torch.manual_seed(0)
+    teacher = [torch.softmax(torch.randn(4, 5) / 0.04, -1) for _ in range(2)]
+    student = [torch.randn(4, 5) for _ in range(3)]  # 2 global views (the teacher's) + 1 local
+
+    def h(q, s):
+        return float((-(q * torch.log_softmax(s / 0.1, -1))).sum(-1).mean())
+
+    pairs = [(0, 1), (0, 2), (1, 0), (1, 2)]
+    want = sum(h(teacher[i], student[j]) for i, j in pairs) / len(pairs)
+    assert float(T.dino_loss(teacher, student)) == pytest.approx(want, rel=1e-6)
+
+
 def test_training_command_is_deterministic_and_writes_a_manifest(tmp_path, monkeypatch):
     """The real command on a tiny budget (2 steps, small data) twice: same bytes, same sha256."""
     monkeypatch.setattr(T, "render_scenes", _small(T.render_scenes))
