@@ -5,11 +5,11 @@
         [--then VIEWS] [--n-student K --student-views VIEWS] [--momentum 0.996] [--lr 5e-4] [--out-dim 256] [--no-augment] [--edges P] [--edge-eval]
 
 Trains the synth trunk (``Trunk``, max-pooled) on single-object scenes, two views per scene, each
-re-rendered from the scene under ``--views``: zoomed on the object (``zoom`` range, centre jittered
+re-rendered from the scene under ``--views`` (``train.render_object_view``): zoomed on the object (``zoom`` range, centre jittered
 by ``jitter`` of the window), over a freshly drawn background (``"solid"``, ``"any"``, or the
 scene's own with ``"keep"``), with the object recoloured per view; then, unless
 ``--no-augment``, the DINO random resized crop, flip, colour jitter and grayscale of
-``train._augment``; then, with probability ``--edges`` per view, the edge map (``edge_map``: a
+``train._augment``; then, with probability ``--edges`` per view, the edge map (``synth.edge_map``: a
 colour- and polarity-blind view, Sobel magnitude); ``--edge-eval`` scores the k-NN on edge maps too.
 ``--n-student K --student-views VIEWS`` adds K views that only the DINO student sees (the
 teacher sees only the two ``--views`` views, as DINO's teacher sees only global crops).
@@ -17,10 +17,10 @@ teacher sees only the two ``--views`` views, as DINO's teacher sees only global 
 DINO's (the loop of ``train.train_dino``), SimCLR's InfoNCE on the head's bottleneck, or, as the
 ceiling, cross-entropy on the object's kind (labels). Every 100 steps
 it prints the teacher's entropy and the weighted 20-NN shape accuracy both in the view domain and
-on the bar's scenes (1x, own background). The README's synth-dino "easiest form" figures come from it.
+on the bar's scenes (1x, own background). The README's synth-dino "easiest form" figures come from it;
+the shipped synth-dino (``train.train_dino``) is its zoomed-teacher edge-map run.
 """
 import argparse
-import dataclasses
 import json
 import math
 import time
@@ -33,36 +33,10 @@ import torch.nn.functional as F
 from benchmark.datasets import synth
 from benchmark.datasets.synth import scene as SC
 from benchmark.metrics.backbones import synth as S
+from benchmark.metrics.backbones.synth import edge_map
 from benchmark.metrics.backbones.train import (_MEAN, _STD, _augment, _schedule, dino_loss, ema_update,
                                                knn_accuracy, to_input)
-
-
-def render_view(scene, rng, zoom=(1.0, 1.0), background="keep", recolour=False, jitter=0.0):
-    """The scene's single object, re-rendered as one view (uint8 64 x 64 x 3)."""
-    bg = {"solid": lambda: SC.random_background(rng, kinds=("solid",)),
-          "any": lambda: SC.random_background(rng), "keep": lambda: scene.background}[background]()
-    shapes = list(scene.shapes)
-    if recolour:
-        far = [c for c in SC.COLOURS
-               if all(SC.colour_distance(c, b) >= SC.MIN_CONTRAST for b in bg.colours)]
-        shapes = [dataclasses.replace(s, colour=far[rng.integers(len(far))]) for s in shapes]
-    scene = dataclasses.replace(scene, background=bg, shapes=type(scene.shapes)(shapes))
-    z, obj = float(rng.uniform(*zoom)), scene.shapes[0]
-    view = None
-    if z > 1.0:
-        view = SC.View(z, obj.x + rng.uniform(-jitter, jitter) / z, obj.y + rng.uniform(-jitter, jitter) / z)
-    return synth.render(scene, S.INPUT_SIZE, view=view)[0]
-
-
-def edge_map(x: torch.Tensor) -> torch.Tensor:
-    """Sobel gradient magnitude, the largest over the colour channels, scaled to [-1, 1] per image
-    and repeated on three channels: only outlines survive, whatever the colours."""
-    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]).view(1, 1, 3, 3).repeat(3, 1, 1, 1)
-    gx = F.conv2d(x, kx, padding=1, groups=3)
-    gy = F.conv2d(x, kx.transpose(2, 3), padding=1, groups=3)
-    m = (gx ** 2 + gy ** 2).sqrt().amax(dim=1, keepdim=True)
-    m = m / m.flatten(1).amax(dim=1).clamp_min(1e-6).view(-1, 1, 1, 1)
-    return (m * 2 - 1).expand(-1, 3, -1, -1)
+from benchmark.metrics.backbones.train import render_object_view as render_view
 
 
 class MaxPooled(nn.Module):

@@ -9,8 +9,9 @@ folder with a sha256 manifest (``manifest.json``):
   (so positions survive) and projected to 256-d; text tower: a word-level tokenizer (vocabulary
   stored in the weights file's metadata) and a 2-layer transformer read at the EOS token.
 * ``synth-dino``: DINO self-distillation without labels (student/EMA-teacher, centring and
-  sharpening, two augmented views); its metric features are the pooled trunk output (the
-  CLS-token analogue).
+  sharpening; the teacher sees two zoomed views of an object, the student those and two more at
+  the scene's scale) on edge maps (``edge_map``), so it compares outlines and is blind to colour;
+  its metric features are the max-pooled trunk output (the CLS-token analogue).
 * ``synth-classifier``: supervised shape/colour/background classifier (per 3x3 grid cell: kind and
   colour, or empty); its 256-d penultimate layer plays Inception's pool3 for ``fid``/``kid``, and its
   trunk maps, unit-normalised per channel and compared with uniform weights, give an
@@ -153,15 +154,34 @@ class SynthCLIP(nn.Module):
         return self.text_proj(x[torch.arange(len(tokens)), eos])
 
 
+def edge_map(x: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient magnitude, the largest over the colour channels, scaled to [-1, 1] per image
+    and repeated on three channels: outlines survive, colours and which side is darker do not.
+
+    synth-dino's front end. Fed colours, DINO's self-distillation never leaves the random features
+    on synth scenes, where colour dominates (README, synth-dino); this is DINO's own grayscale and
+    colour-jitter augmentation taken to its limit. Zero padding: the image's frame is an edge
+    against mid-grey (0 after normalisation) unless the border is mid-grey."""
+    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=x.dtype, device=x.device)
+    kx = kx.view(1, 1, 3, 3).repeat(3, 1, 1, 1)
+    gx = F.conv2d(x, kx, padding=1, groups=3)
+    gy = F.conv2d(x, kx.transpose(2, 3), padding=1, groups=3)
+    m = (gx ** 2 + gy ** 2).sqrt().amax(dim=1, keepdim=True)
+    m = m / m.flatten(1).amax(dim=1).clamp_min(1e-6).view(-1, 1, 1, 1)
+    return (m * 2 - 1).expand(-1, 3, -1, -1)
+
+
 class SynthDINO(nn.Module):
-    """Trunk + global average pool: the feature the ``dino`` metric compares."""
+    """Edge map -> trunk -> global max pool: the feature the ``dino`` metric compares (the
+    CLS-token analogue). Max pooling keeps a small object's response, which averaging over a
+    mostly-background map dilutes."""
 
     def __init__(self):
         super().__init__()
         self.trunk = Trunk()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trunk(x)[-1].mean(dim=(2, 3))
+        return self.trunk(edge_map(x))[-1].amax(dim=(2, 3))
 
 
 class DINOHead(nn.Module):

@@ -37,7 +37,7 @@ from benchmark.metrics.backbones import synth as S
 
 BARS = {"synth-clip": ("retrieval_top1", 0.90), "synth-dino": ("knn_shape_accuracy", 0.90),
         "synth-classifier": ("object_accuracy", 0.95)}
-DEFAULT_STEPS = {"synth-clip": 1200, "synth-dino": 1200, "synth-classifier": 2200}
+DEFAULT_STEPS = {"synth-clip": 1200, "synth-dino": 2000, "synth-classifier": 2200}
 SEED = 0
 _MEAN = 0.5
 _STD = 0.5
@@ -241,20 +241,36 @@ def _augment(x: torch.Tensor, out_size: int, scale: tuple[float, float], g: torc
     return y.clamp(0, 1)
 
 
-def _resample_backgrounds(scenes, rng: np.random.Generator, p: float) -> np.ndarray:
-    """Render each scene, over a freshly drawn background with probability ``p``: the synth
-    analogue of DINO's photometric augmentations (a view keeps the objects, not the backdrop)."""
+EASY_VIEWS = {"zoom": (3.0, 3.0), "background": "solid", "recolour": True, "jitter": 0.1}
+SCENE_VIEWS = {"zoom": (1.0, 1.5), "background": "any", "recolour": True, "jitter": 0.1}
+
+
+def render_object_view(scene, rng: np.random.Generator, zoom=(1.0, 1.0), background: str = "keep",
+                       recolour: bool = False, jitter: float = 0.0) -> np.ndarray:
+    """One view of a single-object scene, re-rendered (uint8 64 x 64 x 3): zoomed by a factor drawn
+    from ``zoom`` onto the object (window centre jittered by ``jitter`` of its width), over a freshly
+    drawn background (``"solid"``, ``"any"``) or the scene's own (``"keep"``), the object recoloured
+    (to a colour that contrasts with the background) if ``recolour``. The synth analogue of
+    DINO's crops and photometric augmentations: a view keeps the object's kind and nothing else."""
     import dataclasses
 
     from benchmark.datasets import synth
-    from benchmark.datasets.synth.scene import random_background
+    from benchmark.datasets.synth import scene as SC
 
-    out = np.empty((len(scenes), S.INPUT_SIZE, S.INPUT_SIZE, 3), np.uint8)
-    for i, sc in enumerate(scenes):
-        if rng.random() < p:
-            sc = dataclasses.replace(sc, background=random_background(rng))
-        out[i] = synth.render(sc, S.INPUT_SIZE)[0]
-    return out
+    bg = {"solid": lambda: SC.random_background(rng, kinds=("solid",)),
+          "any": lambda: SC.random_background(rng), "keep": lambda: scene.background}[background]()
+    shapes = list(scene.shapes)
+    if recolour:
+        far = [c for c in SC.COLOURS
+               if all(SC.colour_distance(c, b) >= SC.MIN_CONTRAST for b in bg.colours)]
+        shapes = [dataclasses.replace(s, colour=far[rng.integers(len(far))]) for s in shapes]
+    scene = dataclasses.replace(scene, background=bg, shapes=type(scene.shapes)(shapes))
+    z, obj = float(rng.uniform(*zoom)), scene.shapes[0]
+    view = None
+    if z > 1.0:
+        view = SC.View(z, obj.x + rng.uniform(-jitter, jitter) / z,
+                       obj.y + rng.uniform(-jitter, jitter) / z)
+    return synth.render(scene, S.INPUT_SIZE, view=view)[0]
 
 
 def dino_loss(teacher_probs: Sequence[torch.Tensor], student_logits: Sequence[torch.Tensor],
@@ -279,59 +295,62 @@ def ema_update(students: Sequence[nn.Module], teachers: Sequence[nn.Module], mom
             pt.mul_(momentum).add_(ps.detach(), alpha=1 - momentum)
 
 
-def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_local: int = 0,
+def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_student: int = 2,
                out_dim: int = 256, lr: float = 5e-4, monitor=None,
-               global_scale: tuple[float, float] = (0.6, 1.0)):
-    """DINO: student/teacher (EMA, momentum 0.996 -> 1), centring + sharpening (teacher 0.04,
-    student 0.1), prototypes frozen for the first steps; 2 global views (and ``n_local`` 32 px
-    local crops, off by default: with resampled backgrounds a small local crop is mostly backdrop
-    and pushed training into the uniform collapse); views are random resized crops, flips, colour
-    jitter and grayscale of the scene rendered over its own or (p = 0.5 per view) a freshly drawn
-    background. No labels are used."""
+               teacher_views: dict = EASY_VIEWS, student_views: dict = SCENE_VIEWS):
+    """DINO on ``SynthDINO`` (edge-map input): student/teacher (EMA, momentum 0.996 -> 1, cosine),
+    centring (0.9) and sharpening (teacher 0.04, student 0.1), prototypes frozen for the first 50
+    steps, AdamW (weight decay 0.04), gradient clip 3, lr warm-up then cosine. Each single-object
+    scene gives two views under ``teacher_views`` (zoomed onto the object over a solid background:
+    what DINO's teacher sees, global views) that both networks see, and ``n_student`` views under
+    ``student_views`` (at the scale of a whole scene, over any background) that only the student
+    sees, as DINO's local crops; every view then gets ``_augment``'s crop, flip, colour jitter and
+    grayscale. No labels are used. The teacher is the network kept (as DINO's)."""
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed + 13)
     from benchmark.datasets import synth
 
-    _log("synth-dino: drawing scenes ...")
     srng = np.random.default_rng(seed + 11)
-    scenes = ([synth.random_scene(srng) for _ in range(8000)]
-              + [synth.random_scene(srng, n_shapes=1) for _ in range(8000)])
+    scenes = [synth.random_scene(srng, n_shapes=1) for _ in range(8000)]
     student, teacher = S.SynthDINO(), S.SynthDINO()
-    s_head, t_head = S.DINOHead(student.trunk.out_channels, out_dim), S.DINOHead(
-        student.trunk.out_channels, out_dim)
+    width = student.trunk.out_channels
+    s_head, t_head = S.DINOHead(width, out_dim), S.DINOHead(width, out_dim)
     teacher.load_state_dict(student.state_dict())
     t_head.load_state_dict(s_head.state_dict())
     for p in list(teacher.parameters()) + list(t_head.parameters()):
         p.requires_grad_(False)
-    params = [p for p in list(student.parameters()) + list(s_head.parameters()) if p.requires_grad]
+    params = list(student.parameters()) + list(s_head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.04)
     center = torch.zeros(1, out_dim)
-    n = len(scenes)
-    freeze_last = min(100, steps // 10)  # DINO keeps the prototypes fixed at first
-    _log(f"synth-dino: {n} scenes, {steps} steps of {batch} (2 global + {n_local} local crops)")
-    t0 = time.time()
     norm = lambda t: (t - _MEAN) / _STD  # noqa: E731
+
+    def views(chosen, policy, n):
+        out = []
+        for _ in range(n):
+            v = torch.from_numpy(np.stack([render_object_view(sc, rng, **policy) for sc in chosen]))
+            out.append(_augment(v.permute(0, 3, 1, 2).float() / 255, S.INPUT_SIZE, (0.6, 1.0), g))
+        return norm(torch.cat(out))
+
+    _log(f"synth-dino: {len(scenes)} scenes, {steps} steps of {batch} (2 teacher + {n_student} "
+         "student-only views)")
+    t0 = time.time()
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = _schedule(step, steps, lr, 100)
+            group["lr"] = _schedule(step, steps, lr, 50)
         momentum = 1 - (1 - 0.996) * (math.cos(math.pi * step / steps) + 1) / 2
-        t_temp = 0.04
-        idx = torch.randint(0, n, (batch,), generator=g).tolist()
-        chosen = [scenes[i] for i in idx]
-        views = [torch.from_numpy(_resample_backgrounds(chosen, rng, 0.5)).permute(0, 3, 1, 2).float() / 255
-                 for _ in range(2)]
-        globals_ = [_augment(v, 64, global_scale, g) for v in views]
-        locals_ = [_augment(views[i % 2], 32, (0.1, 0.35), g) for i in range(n_local)]
+        chosen = [scenes[i] for i in torch.randint(0, len(scenes), (batch,), generator=g).tolist()]
+        x = views(chosen, teacher_views, 2)
         with torch.no_grad():
-            t_out = t_head(teacher(norm(torch.cat(globals_))))
-            t_prob = F.softmax((t_out - center) / t_temp, dim=-1).chunk(2)
-        s_glob = s_head(student(norm(torch.cat(globals_)))).chunk(2)
-        s_loc = s_head(student(norm(torch.cat(locals_)))).chunk(n_local) if n_local else ()
-        loss = dino_loss(t_prob, list(s_glob) + list(s_loc))
+            t_out = t_head(teacher(x))
+            t_prob = F.softmax((t_out - center) / 0.04, dim=-1).chunk(2)
+        s_out = s_head(student(x)).chunk(2)
+        if n_student:
+            s_out = s_out + s_head(student(views(chosen, student_views, n_student))).chunk(n_student)
+        loss = dino_loss(t_prob, s_out)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(params, 3.0)
-        if step < freeze_last:
+        if step < 50:  # DINO keeps the prototypes fixed at first
             for p in s_head.last.parameters():
                 p.grad = None
         opt.step()
@@ -446,8 +465,10 @@ TRAINERS = {"synth-clip": (train_clip, eval_clip), "synth-dino": (train_dino, ev
 
 # --------------------------------------------------------------------------- command
 def run(which: Sequence[str], steps: dict[str, int] | None = None, out_dir: Path | None = None,
-        seed: int = SEED, eval_only: bool = False, command: str | None = None) -> dict:
-    torch.set_num_threads(1)
+        seed: int = SEED, eval_only: bool = False, command: str | None = None,
+        threads: int = 1) -> dict:
+    # the thread count is part of the recipe: CPU kernels may sum in another order with more threads
+    torch.set_num_threads(threads)
     out_dir = Path(out_dir) if out_dir else S.HERE
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / "manifest.json"
@@ -483,7 +504,7 @@ def run(which: Sequence[str], steps: dict[str, int] | None = None, out_dir: Path
                      "bytes": path.stat().st_size, "seed": seed, "steps": n_steps,
                      "command": command or f"editbench train-backbones --only {name}",
                      "train_seconds": round(seconds, 1), "torch": torch.__version__,
-                     "threads": 1}
+                     "threads": threads}
         entry.update({"quality": quality, "bar": {key: bar}, "passed": ok})
         manifest[name] = entry
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -501,8 +522,9 @@ def cmd_train_backbones(args: argparse.Namespace) -> int:
         steps[name] = int(n)
     command = "editbench train-backbones" + (f" --only {args.only}" if args.only else "")
     command += "".join(f" --steps {s}" for s in args.steps or [])
+    command += f" --threads {args.threads}" if args.threads != 1 else ""
     report = run(which, steps, Path(args.output_dir) if args.output_dir else None,
-                 seed=args.seed, eval_only=args.eval_only, command=command)
+                 seed=args.seed, eval_only=args.eval_only, command=command, threads=args.threads)
     print(f"{'backbone':18s} {'bar':32s} {'measured':>9s}  result")
     for name, r in report.items():
         (key, bar), = r["bar"].items()
@@ -521,6 +543,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--output-dir", default=None, help="where to write the weights and manifest "
                    "(default: the package's backbones folder)")
     p.add_argument("--eval-only", action="store_true", help="only evaluate the existing files")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (recorded in the manifest)")
     p.set_defaults(func=cmd_train_backbones)
 
 

@@ -135,3 +135,72 @@ def test_train_backbones_cli_arguments():
     bad = sub.choices["train-backbones"].parse_args(["--only", "synth-vgg"])
     with pytest.raises(ValueError, match="unknown synth backbone"):
         bad.func(bad)
+
+
+def test_edge_map_keeps_outlines_and_drops_colour_and_polarity():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    e = S.edge_map(x)
+    assert e.shape == x.shape and float(e.min()) >= -1 and float(e.max()) == pytest.approx(1.0)
+    torch.testing.assert_close(S.edge_map(-x), e)                 # which side is darker
+    torch.testing.assert_close(S.edge_map(x[:, [2, 0, 1]]), e)    # which channel carries it
+    torch.testing.assert_close(S.edge_map(0.3 * x), e)            # contrast
+    assert torch.equal(S.edge_map(torch.zeros(1, 3, 8, 8)), torch.full((1, 3, 8, 8), -1.0))
+    flat = S.edge_map(torch.full((1, 3, 8, 8), 0.4))[0, 0]  # zero padding: the frame is an edge
+    torch.testing.assert_close(flat[1:-1, 1:-1], torch.full((6, 6), -1.0))
+    assert bool((flat[0] > 0).all())
+    square = torch.zeros(1, 3, 16, 16)
+    square[..., 4:12, 4:12] = 1.0
+    ring = S.edge_map(square)[0, 0]
+    assert ring[8, 8] == -1 and ring[3, 8] > 0 and ring[8, 12] > 0  # inside flat, border lit
+
+
+def test_synth_dino_feature_is_the_max_pooled_trunk_of_the_edge_map():
+    torch.manual_seed(0)
+    model = S.SynthDINO().eval()
+    x = torch.rand(3, 3, S.INPUT_SIZE, S.INPUT_SIZE) * 2 - 1
+    with torch.no_grad():
+        want = model.trunk(S.edge_map(x))[-1].amax(dim=(2, 3))
+        torch.testing.assert_close(model(x), want)
+        torch.testing.assert_close(model(-x), want)  # blind to polarity, as its input is
+    assert want.shape == (3, model.trunk.out_channels)
+
+
+def test_object_views_keep_the_kind_and_redraw_the_rest():
+    from benchmark.datasets import synth
+    from benchmark.datasets.synth import scene as SC
+
+    scene = synth.random_scene(np.random.default_rng(5), n_shapes=1)
+    full = synth.render(scene, S.INPUT_SIZE)[0]
+    again = T.render_object_view(scene, np.random.default_rng(1))
+    assert np.array_equal(again, full)  # zoom 1, own background, own colour: the scene itself
+    a = T.render_object_view(scene, np.random.default_rng(1), **T.EASY_VIEWS)
+    b = T.render_object_view(scene, np.random.default_rng(1), **T.EASY_VIEWS)
+    assert np.array_equal(a, b) and a.shape == full.shape
+    # zoomed 3x onto the object over a solid background: the object covers more of the view
+    bg = lambda im: (np.abs(im.astype(int) - im[0, 0].astype(int)).sum(-1) > 30).mean()  # noqa: E731
+    assert bg(a) > 3 * bg(full) if scene.background.kind == "solid" else bg(a) > 0
+    views = [T.render_object_view(scene, np.random.default_rng(s), **T.SCENE_VIEWS) for s in range(6)]
+    assert len({v.tobytes() for v in views}) == 6
+    assert all(SC.KINDS.index(scene.shapes[0].kind) >= 0 for _ in views)
+
+
+def test_train_dino_runs_on_its_views_and_moves_the_teacher(monkeypatch):
+    from benchmark.datasets import synth
+
+    real = synth.random_scene
+    calls = {"n": 0}
+
+    def few(rng, n_shapes=None):
+        calls["n"] += 1
+        return real(rng, n_shapes=n_shapes)
+
+    monkeypatch.setattr(synth, "random_scene", few)
+    torch.manual_seed(0)
+    init = S.SynthDINO().state_dict()
+    torch.manual_seed(0)
+    teacher, _ = T.train_dino(2, batch=4, n_student=1)
+    assert not teacher.training
+    moved = [k for k, v in teacher.state_dict().items() if v.is_floating_point()
+             and not torch.equal(v, init[k])]
+    assert moved and calls["n"] == 8000
