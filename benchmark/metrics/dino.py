@@ -6,7 +6,9 @@ resized so the short side is 256 (bicubic), centre-cropped to 224, ImageNet mean
 ``1 - scipy.spatial.distance.cosine``. Deviation: the cosine is taken in float64 on the float32
 features (scipy on the float32 vectors agrees within ~1e-7).
 
-Backbone role ``dino`` (``dino-vits16``, or ``synth-dino`` on the synth backbones).
+Backbone role ``dino`` (``dino-vits16``, or ``synth-dino`` on the synth backbones; synth-dino
+reads edge maps, so on the synth backbones ``dino`` compares outlines and is blind to colour and
+global photometric edits: see ``backbones/synth.py``).
 """
 
 from __future__ import annotations
