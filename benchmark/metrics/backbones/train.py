@@ -1,7 +1,7 @@
 """Train the synth metric backbones and print their quality bars: ``editbench train-backbones``.
 
 Each network trains for a fixed number of steps from a fixed seed on one CPU thread (a few minutes
-each), is saved as float16 safetensors next to this file, reloaded from that file, and evaluated;
+each; synth-dino about 40), is saved as float16 safetensors next to this file, reloaded from that file, and evaluated;
 ``manifest.json`` records the sha256, the exact command, the seed, the step count and the measured
 quality of each file. Quality bars (checked on the reloaded float16 weights):
 
