@@ -34,9 +34,8 @@ from benchmark.datasets import synth
 from benchmark.datasets.synth import scene as SC
 from benchmark.metrics.backbones import synth as S
 from benchmark.metrics.backbones.synth import edge_map
-from benchmark.metrics.backbones.train import (_MEAN, _STD, _augment, _schedule, dino_loss, ema_update,
-                                               knn_accuracy, to_input)
-from benchmark.metrics.backbones.train import render_object_view as render_view
+from benchmark.metrics.backbones.train import (_schedule, dino_loss, ema_update, knn_accuracy,
+                                               object_view_batch, render_object_view, to_input)
 
 
 class MaxPooled(nn.Module):
@@ -54,7 +53,7 @@ class MaxPooled(nn.Module):
 def labelled(seed, n, **views):
     rng = np.random.default_rng(seed)
     scenes = [synth.random_scene(rng, n_shapes=1) for _ in range(n)]
-    return (np.stack([render_view(s, rng, **views) for s in scenes]),
+    return (np.stack([render_object_view(s, rng, **views) for s in scenes]),
             torch.tensor([SC.KINDS.index(s.shapes[0].kind) for s in scenes]))
 
 
@@ -103,16 +102,10 @@ def main() -> None:
     params = list(student.parameters()) + list(s_head.parameters()) + list(classifier.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.04)
     center = torch.zeros(1, a.out_dim)
-    norm = lambda t: (t - _MEAN) / _STD  # noqa: E731  (the synth preprocessing)
     student_views = json.loads(a.student_views) if a.student_views else views
 
     def make_views(chosen, policy, n):
-        out = []
-        for _ in range(n):
-            v = torch.from_numpy(np.stack([render_view(s, rng, **policy) for s in chosen]))
-            v = v.permute(0, 3, 1, 2).float() / 255
-            out.append(v if a.no_augment else _augment(v, S.INPUT_SIZE, (0.6, 1.0), g))
-        x = norm(torch.cat(out))
+        x = object_view_batch(chosen, policy, n, rng, g, augment=not a.no_augment)
         if a.edges > 0:
             as_edges = (torch.rand(len(x), 1, 1, 1, generator=g) < a.edges).float()
             x = as_edges * edge_map(x) + (1 - as_edges) * x

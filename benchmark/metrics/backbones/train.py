@@ -1,8 +1,8 @@
 """Train the synth metric backbones and print their quality bars: ``editbench train-backbones``.
 
 Each network trains for a fixed number of steps from a fixed seed on one CPU thread (a few minutes
-each; synth-dino about 40), is saved as float16 safetensors next to this file, reloaded from that file, and evaluated;
-``manifest.json`` records the sha256, the exact command, the seed, the step count and the measured
+each; synth-dino about 40), is saved as float16 safetensors next to this file, reloaded from that
+file, and evaluated; ``manifest.json`` records the sha256, the exact command, the seed, the step count and the measured
 quality of each file. Quality bars (checked on the reloaded float16 weights):
 
 * ``synth-clip``: image -> caption retrieval top-1 among the 100 captions of 100 synth test-split
@@ -273,6 +273,19 @@ def render_object_view(scene, rng: np.random.Generator, zoom=(1.0, 1.0), backgro
     return synth.render(scene, S.INPUT_SIZE, view=view)[0]
 
 
+def object_view_batch(scenes, policy: dict, n: int, rng: np.random.Generator, g: torch.Generator,
+                      augment: bool = True) -> torch.Tensor:
+    """``n`` views of every scene under ``policy`` (``render_object_view``'s keywords), each batch
+    passed through ``_augment`` (crop, flip, colour jitter, grayscale) unless ``augment`` is off,
+    concatenated view by view and normalised as the synth backbones' input."""
+    out = []
+    for _ in range(n):
+        v = torch.from_numpy(np.stack([render_object_view(sc, rng, **policy) for sc in scenes]))
+        v = v.permute(0, 3, 1, 2).float() / 255
+        out.append(_augment(v, S.INPUT_SIZE, (0.6, 1.0), g) if augment else v)
+    return (torch.cat(out) - _MEAN) / _STD
+
+
 def dino_loss(teacher_probs: Sequence[torch.Tensor], student_logits: Sequence[torch.Tensor],
               student_temp: float = 0.1) -> torch.Tensor:
     """DINO's cross-view loss: the mean over (teacher view i, student view j != i) of the cross-entropy
@@ -322,15 +335,6 @@ def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_student: int = 2
     params = list(student.parameters()) + list(s_head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.04)
     center = torch.zeros(1, out_dim)
-    norm = lambda t: (t - _MEAN) / _STD  # noqa: E731
-
-    def views(chosen, policy, n):
-        out = []
-        for _ in range(n):
-            v = torch.from_numpy(np.stack([render_object_view(sc, rng, **policy) for sc in chosen]))
-            out.append(_augment(v.permute(0, 3, 1, 2).float() / 255, S.INPUT_SIZE, (0.6, 1.0), g))
-        return norm(torch.cat(out))
-
     _log(f"synth-dino: {len(scenes)} scenes, {steps} steps of {batch} (2 teacher + {n_student} "
          "student-only views)")
     t0 = time.time()
@@ -339,13 +343,14 @@ def train_dino(steps: int, seed: int = SEED, batch: int = 64, n_student: int = 2
             group["lr"] = _schedule(step, steps, lr, 50)
         momentum = 1 - (1 - 0.996) * (math.cos(math.pi * step / steps) + 1) / 2
         chosen = [scenes[i] for i in torch.randint(0, len(scenes), (batch,), generator=g).tolist()]
-        x = views(chosen, teacher_views, 2)
+        x = object_view_batch(chosen, teacher_views, 2, rng, g)
         with torch.no_grad():
             t_out = t_head(teacher(x))
             t_prob = F.softmax((t_out - center) / 0.04, dim=-1).chunk(2)
         s_out = s_head(student(x)).chunk(2)
         if n_student:
-            s_out = s_out + s_head(student(views(chosen, student_views, n_student))).chunk(n_student)
+            extra = object_view_batch(chosen, student_views, n_student, rng, g)
+            s_out = s_out + s_head(student(extra)).chunk(n_student)
         loss = dino_loss(t_prob, s_out)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -535,7 +540,7 @@ def cmd_train_backbones(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser("train-backbones", help="train the synth metric backbones (CPU, one "
-                              "thread) and print their quality bars")
+                              "thread unless --threads) and print their quality bars")
     p.add_argument("--only", default=None, help="comma-separated subset of "
                    + ", ".join(TRAINERS))
     p.add_argument("--steps", action="append", metavar="NAME=N", help="override a step count")
