@@ -180,6 +180,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         overrides[key] = yaml.safe_load(value)
     extra = {"recipe_overrides": overrides} if overrides else {}
+    if args.threads:
+        import torch
+
+        # CPU kernels may sum in another order with more threads, so a shipped checkpoint's
+        # command names its thread count (the manifest records it too)
+        torch.set_num_threads(args.threads)
     if args.base_checkpoint:
         extra["base_checkpoint"] = args.base_checkpoint
     manifest = trainer(preset=args.preset, output_dir=args.output_dir, steps=args.steps,
@@ -277,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--recipe", action="append", metavar="KEY=VALUE",
                    help="override one recipe entry (repeatable), e.g. instruction_loss=false for "
                    "MGIE's w/o-L_ins ablation; the manifest records the recipe used")
+    t.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: torch's; the bits of a CPU run depend on it)")
     t.add_argument("--base-checkpoint", default=None,
                    help="what training starts from: MLLM-guided models, the InstructPix2Pix-tiny "
                    "checkpoint; instruct-pix2pix sd15, a diffusers Stable Diffusion folder "

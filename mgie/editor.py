@@ -329,7 +329,7 @@ class MLLMGuidedEditor(BaseEditModel):
                   "final_loss": final.get("loss_ins", math.nan) + 0.5 * final.get("loss_edit", math.nan),
                   "loss_history": history,
                   "command": command or f"editbench train --model {cls.name} --preset tiny --seed {seed}",
-                  "torch": torch.__version__})
+                  "torch": torch.__version__, "threads": torch.get_num_threads()})
 
 
 def _sample_batch(batch_size: int, seed: int, k: int) -> dict[str, list]:

@@ -175,6 +175,7 @@ def test_train_writes_a_checkpoint_and_resumes(tmp_path):
     m = train(output_dir=str(out), steps=4, batch_size=2, log_every=1, checkpoint_every=2,
               corpus_per_variant=20, command="test")
     assert m["steps"] == 4 and len(m["loss_history"]) == 4
+    assert m["threads"] == torch.get_num_threads()  # the bits of a CPU run depend on it
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["files"]) == {"unet.safetensors", "text_encoder.safetensors", "tokenizer.json"}
     assert (out / "training-state" / "state.json").is_file()

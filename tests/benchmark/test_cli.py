@@ -89,3 +89,26 @@ def test_list_and_module_entry_point(subprocess_env):
         r = subprocess.run([sys.executable, "-m", "benchmark", sub, "--help"], env=subprocess_env,
                            capture_output=True, text=True)
         assert r.returncode == 0 and "usage" in r.stdout
+
+
+def test_train_threads_are_set_and_recorded(tmp_path, monkeypatch):
+    # a CPU run's bits depend on the thread count, so `--threads` is part of a shipped command
+    import torch
+
+    from benchmark.registry import MODELS
+
+    seen = {}
+
+    def fake_train(**kw):
+        seen.update(kw, threads=torch.get_num_threads())
+        return {"steps": 1, "final_loss": 0.0, "wall_seconds": 0.0}
+
+    factory = MODELS.get("instruct-pix2pix")
+    monkeypatch.setattr(factory, "train", staticmethod(fake_train))
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", "--model", "instruct-pix2pix", "--steps", "1", "--threads", "1",
+                     "--output-dir", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen["threads"] == 1 and seen["steps"] == 1 and seen["output_dir"] == str(tmp_path)
