@@ -54,9 +54,9 @@ TINY = {
     # With it (2,000 steps, same recipe): unguided 20-step edits reach synth-ma5k l1 0.063 vs
     # identity's 0.084 (24 samples, seed 0; the previous model: 0.088). The pooled path reads only
     # encoder_hidden_states, so any conditioning (the MLLM edit head's) still plugs in unchanged.
-    # Width (32, 64), 2 attention heads, no mid block: 0.089 s per edit (batch 8, 20 steps, 3-way
-    # guidance, float32, 2-core AMD EPYC) against 0.366 s for the previous (64, 128) UNet with 16
-    # heads. Its 16 heads were 4- and 8-wide: PyTorch's CPU flash attention is slow at such widths,
+    # Width (32, 64), 2 attention heads, no mid block: 0.089-0.115 s per edit (batch 8, 20 steps,
+    # 3-way guidance, float32, 2-core AMD EPYC) against 0.366-0.381 s for the previous (64, 128)
+    # UNet with 16 heads, measured alongside. Its 16 heads were 4- and 8-wide: PyTorch's CPU flash attention is slow at such widths,
     # and attention took a third of an edit. Note diffusers' legacy naming: in UNet2DConditionModel
     # `attention_head_dim` is the number of heads. On the validation probes the smaller UNet edits
     # as well, but keeps unmasked pixels less well at αX = 7.5 until trained longer (l1_out_mask
