@@ -56,12 +56,12 @@ TINY = {
     # encoder_hidden_states, so any conditioning (the MLLM edit head's) still plugs in unchanged.
     # Width (32, 64), 2 attention heads, no mid block: 0.089-0.115 s per edit (batch 8, 20 steps,
     # 3-way guidance, float32, 2-core AMD EPYC) against 0.366-0.381 s for the previous (64, 128)
-    # UNet with 16 heads, measured alongside. Its 16 heads were 4- and 8-wide: PyTorch's CPU flash attention is slow at such widths,
-    # and attention took a third of an edit. Note diffusers' legacy naming: in UNet2DConditionModel
-    # `attention_head_dim` is the number of heads. On the validation probes the smaller UNet edits
-    # as well, but keeps unmasked pixels less well at αX = 7.5 until trained longer (l1_out_mask
-    # 0.063 / 0.050 / 0.043 at 2,000 / 3,000 / 4,000 steps vs 0.032), hence the recipe's 4,000
-    # steps (README, "InstructPix2Pix-tiny").
+    # UNet with 16 heads, measured alongside. Its 16 heads were 4- and 8-wide: PyTorch's CPU flash
+    # attention is slow at such widths, and attention took a third of an edit. Note diffusers'
+    # legacy naming: in UNet2DConditionModel `attention_head_dim` is the number of heads. On the
+    # validation probes the smaller UNet edits as well, but keeps unmasked pixels less well at
+    # αX = 7.5 until trained longer (l1_out_mask 0.063 / 0.050 / 0.043 at 2,000 / 3,000 / 4,000
+    # steps vs 0.032), hence the recipe's 4,000 steps (README, "InstructPix2Pix-tiny").
     "unet": dict(sample_size=16, block_out_channels=(32, 64),
                  down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                  up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), mid_block_type=None,

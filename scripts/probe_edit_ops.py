@@ -7,8 +7,8 @@ Scores synth samples of one variant (the last turn of sessions 0..n-1, or with `
 ``n`` samples of that operation, e.g. ``add``, ``recolour/ref``), seed 0, once unguided
 (αV = αX = 1, no rescale) and once with the task's protocol guidance. The figure per operation is
 the model's mean l1 (inside the edit mask where the sample has one) over identity's, so 1.0 means
-"no better than returning the source"; the model's l1 outside the mask is printed too. ``--expressive`` feeds the generator's ground-truth
-expressive instruction in place of the plain one. ``--sampling-steps 1`` scores the model's
+"no better than returning the source"; the model's l1 outside the mask is printed too.
+``--expressive`` feeds the generator's ground-truth expressive instruction in place of the plain one. ``--sampling-steps 1`` scores the model's
 one-step x0 prediction from pure noise (t = 999), the regression the sampler starts from. CKPT defaults to the shipped checkpoint; the
 README's probe tables were scored with this script (some rows by a scratch copy of it).
 """
@@ -32,12 +32,14 @@ def op_key(sample) -> str:
     return "+".join(sample.meta["ops"]) + ("/ref" if sample.meta.get("referring") else "")
 
 
+def _chw(image, scale: float = 1.0) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, np.float32) / scale).permute(2, 0, 1)
+
+
 def l1_vs_identity(sample, output) -> tuple[float, float]:
     """The metric suite's l1_in_mask (plain l1 where the sample has no mask) of ``output`` (an
     edit result's image: H x W x 3 in [0, 1]) and of the source (the identity edit)."""
-    tgt, src = (torch.from_numpy(np.asarray(im, np.float32) / 255).permute(2, 0, 1)
-                for im in (sample.target, sample.source))
-    out = torch.from_numpy(np.asarray(output, np.float32)).permute(2, 0, 1)
+    tgt, src, out = _chw(sample.target, 255), _chw(sample.source, 255), _chw(output)
     inside = (mask_region(sample.mask, sample.target.size) if sample.mask is not None
               else torch.ones(tgt.shape[1:], dtype=torch.bool))
     return float(masked_l1(out, tgt, inside)[0]), float(masked_l1(src, tgt, inside)[0])
@@ -47,9 +49,8 @@ def l1_out_of_mask(sample, output) -> float | None:
     """The metric suite's l1_out_mask of ``output`` (None where the sample has no mask)."""
     if sample.mask is None:
         return None
-    tgt = torch.from_numpy(np.asarray(sample.target, np.float32) / 255).permute(2, 0, 1)
-    out = torch.from_numpy(np.asarray(output, np.float32)).permute(2, 0, 1)
-    return float(masked_l1(out, tgt, ~mask_region(sample.mask, sample.target.size))[0])
+    outside = ~mask_region(sample.mask, sample.target.size)
+    return float(masked_l1(_chw(output), _chw(sample.target, 255), outside)[0])
 
 
 def pick_samples(variant: str, split: str, n: int, op: str | None, expressive: bool) -> list:
@@ -91,8 +92,8 @@ def main() -> None:
             groups["ALL"].append(pair)
             if (v := l1_out_of_mask(s, o.image)) is not None:
                 outside.append(v)
-        print(f"{name} ({time.time() - t0:.0f} s)"
-              + (f"; l1_out_mask {np.mean(outside):.4f} over {len(outside)} masked samples" if outside else ""))
+        tail = f"; l1_out_mask {np.mean(outside):.4f} over {len(outside)} masked samples" if outside else ""
+        print(f"{name} ({time.time() - t0:.0f} s){tail}")
         for k in sorted(groups):
             m = np.array(groups[k])
             print(f"  {k:24s} n={len(m):3d} model {m[:, 0].mean():.4f} identity {m[:, 1].mean():.4f}"

@@ -91,7 +91,7 @@ def test_list_and_module_entry_point(subprocess_env):
         assert r.returncode == 0 and "usage" in r.stdout
 
 
-def test_train_threads_are_set_and_recorded(tmp_path, monkeypatch):
+def test_train_threads_are_set_before_training(tmp_path, monkeypatch):
     # a CPU run's bits depend on the thread count, so `--threads` is part of a shipped command
     import torch
 

@@ -2,8 +2,8 @@
 
 Each network trains for a fixed number of steps from a fixed seed on one CPU thread (a few minutes
 each; synth-dino about 40), is saved as float16 safetensors next to this file, reloaded from that
-file, and evaluated; ``manifest.json`` records the sha256, the exact command, the seed, the step count and the measured
-quality of each file. Quality bars (checked on the reloaded float16 weights):
+file, and evaluated; ``manifest.json`` records the sha256, the exact command, the seed, the step
+count and the measured quality of each file. Quality bars (checked on the reloaded float16 weights):
 
 * ``synth-clip``: image -> caption retrieval top-1 among the 100 captions of 100 synth test-split
   source images (20 per variant), >= 90%.
