@@ -99,7 +99,8 @@ class InferenceUNet(torch.nn.Module):
             # switched on around each call in forward) with max-autotune and channels-last weights:
             # bf16 InstructPix2Pix-tiny 0.106-0.109 s per edit against 0.118-0.122 s with a plain
             # torch.compile (Intel 2-core CPU with AMX, batch 8, 20 steps; 0.21-0.25 s on a 2-core
-            # AMD EPYC without AMX).
+            # AMD EPYC without AMX). The current (32, 64) UNet in float32 on that AMD EPYC:
+            # 0.070-0.077 s per edit compiled against 0.106 s eager (plain compile 0.079-0.082 s).
             self.unet = self.unet.to(memory_format=torch.channels_last)
             self._forward = torch.compile(self.unet, mode="max-autotune-no-cudagraphs")
 

@@ -305,3 +305,28 @@ def test_compiled_inference_unet_matches_the_eager_one(tokenizer):
         c = compiled(x, 500, encoder_hidden_states=hidden)[0]
     assert compiled.compiled and torch.equal(b, c)
     assert (a - b).abs().max() <= 0.02 * a.abs().max(), (a - b).abs().max()
+
+
+@pytest.mark.slow  # compiling takes tens of seconds; `make test-slow` runs it
+def test_compiled_float32_unet_keeps_rows_independent_at_a_fixed_batch_size(tokenizer):
+    """What the CPU chunking (sampling.CPU_CHUNK) relies on, for the compiled float32 mode too: at
+    one batch size a row's bits do not depend on the other rows, and repeat calls agree."""
+    import copy
+
+    from benchmark.diffusion.unet import for_inference
+
+    vae = PixelUnshuffleAutoencoder(factor=2)
+    unet, _, _ = _components(tokenizer, vae)
+    compiled = for_inference(copy.deepcopy(unet), "float32", compile=True)
+    x, hidden = torch.randn(4, unet.config.in_channels, 8, 8), torch.randn(4, 5, 32)
+    x2, hidden2 = x.clone(), hidden.clone()
+    x2[1:], hidden2[1:] = torch.randn_like(x2[1:]), torch.randn_like(hidden2[1:])
+    with torch.no_grad():
+        ref = unet(x, 500, encoder_hidden_states=hidden).sample
+        a = compiled(x, 500, encoder_hidden_states=hidden)[0]
+        b = compiled(x2, 500, encoder_hidden_states=hidden2)[0]
+        c = compiled(x, 500, encoder_hidden_states=hidden)[0]
+    assert compiled.compiled and torch.equal(a, c)
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])
+    # float32 throughout: the compiled kernels differ from eager only in rounding
+    assert (a - ref).abs().max() <= 1e-4 * ref.abs().max(), (a - ref).abs().max()
