@@ -166,7 +166,7 @@ class InstructPix2Pix(BaseEditModel):
             self._load_tiny(Path(checkpoint) if checkpoint else CHECKPOINT_DIR, dtype, compile)
         elif self.preset == "sd15":
             self._load_sd15(weights_dir)
-            self.unet = for_inference(self.unet, dtype, compile)
+            self.unet = for_inference(self.unet, dtype, compile, device)
         else:
             raise ValueError(f"unknown preset {self.preset!r} for {NAME} (tiny, sd15)")
         self.inference = {"dtype": dtype, "compile": bool(compile)}
@@ -192,7 +192,7 @@ class InstructPix2Pix(BaseEditModel):
         self.vae = PixelUnshuffleAutoencoder(**manifest["config"]["vae"])
         load_module_weights(unet, ckpt / "unet.safetensors")
         load_module_weights(text_encoder, ckpt / "text_encoder.safetensors")
-        unet = for_inference(unet, dtype, compile)
+        unet = for_inference(unet, dtype, compile, self.device)
         if manifest["config"].get("tiny", {}).get("source_residual"):
             from benchmark.diffusion.unet import SourceResidualUNet
 

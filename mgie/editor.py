@@ -127,7 +127,7 @@ class MLLMGuidedEditor(BaseEditModel):
         load_module_weights(self.unet, ckpt / "unet.safetensors")
         from benchmark.diffusion.unet import for_inference
 
-        self.unet = for_inference(self.unet, **self.inference)
+        self.unet = for_inference(self.unet, **self.inference, device=self.device)
         self.guide = build_tiny_guide(tok, self.multimodal, self.unet.config.cross_attention_dim)
         load_module_weights(self.guide, ckpt / "guide.safetensors")
         self.vae = PixelUnshuffleAutoencoder(**m["config"]["vae"])

@@ -125,11 +125,38 @@ class InferenceUNet(torch.nn.Module):
 INFERENCE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
-def for_inference(unet: UNet2DConditionModel, dtype: str = "float32", compile: bool = False):
+class CompilerNotFoundError(FileNotFoundError):
+    """``compile`` asked for on a CPU without a working C++ compiler (Inductor's CPU kernels are
+    C++); the message names what to install."""
+
+
+def require_cpp_compiler() -> str:
+    """The C++ compiler Inductor will use on the CPU (``$CXX``, else ``g++``). Checked when the
+    model loads: without it the first compiled call would fail deep inside Inductor, and every
+    sample of the run would be recorded as failed with that trace."""
+    from torch._inductor import config
+    from torch._inductor.cpp_builder import get_cpp_compiler
+    from torch._inductor.exc import InvalidCxxCompiler
+
+    try:
+        return get_cpp_compiler()
+    except InvalidCxxCompiler:
+        tried = ", ".join(str(c) for c in config.cpp.cxx if c) or "g++"
+        raise CompilerNotFoundError(
+            f"--compile on the CPU needs a C++ compiler for torch.compile and found none (tried "
+            f"{tried}); install g++ (Debian: apt install g++), point $CXX at one, or drop --compile"
+        ) from None
+
+
+def for_inference(unet: UNet2DConditionModel, dtype: str = "float32", compile: bool = False,
+                  device: str = "cpu"):
     """``unet`` as it will edit: unchanged for float32 without compilation (the default, and the
-    only mode whose numbers match diffusers' pipeline), else wrapped in ``InferenceUNet``."""
+    only mode whose numbers match diffusers' pipeline), else wrapped in ``InferenceUNet``.
+    ``compile`` on a CPU ``device`` first checks for a C++ compiler (``require_cpp_compiler``)."""
     if dtype not in INFERENCE_DTYPES:
         raise ValueError(f"unknown inference dtype {dtype!r}; use one of {', '.join(INFERENCE_DTYPES)}")
+    if compile and str(device).startswith("cpu"):
+        require_cpp_compiler()
     if dtype == "float32" and not compile:
         return unet
     return InferenceUNet(unet, INFERENCE_DTYPES[dtype], compile)

@@ -112,3 +112,14 @@ def test_train_threads_are_set_before_training(tmp_path, monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert seen["threads"] == 1 and seen["steps"] == 1 and seen["output_dir"] == str(tmp_path)
+
+
+def test_compile_without_a_cpp_compiler_is_one_line_exit_2(capsys):
+    from torch._inductor import config
+
+    with config.patch({"cpp.cxx": ("/nonexistent/g++",)}):
+        assert main(["run", "--model", "instruct-pix2pix", "--task", "synth-ma5k", "--limit", "1",
+                     "--compile", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("editbench: error: --compile on the CPU needs a C++ compiler")
+    assert "\n" not in err

@@ -330,3 +330,17 @@ def test_compiled_float32_unet_keeps_rows_independent_at_a_fixed_batch_size(toke
     assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])
     # float32 throughout: the compiled kernels differ from eager only in rounding
     assert (a - ref).abs().max() <= 1e-4 * ref.abs().max(), (a - ref).abs().max()
+
+
+def test_compile_on_cpu_without_a_cpp_compiler_is_one_clear_error(tokenizer):
+    from torch._inductor import config
+
+    from benchmark.diffusion.unet import CompilerNotFoundError, InferenceUNet, for_inference
+
+    unet, _, _ = _components(tokenizer, PixelUnshuffleAutoencoder(factor=2))
+    # config.patch, not monkeypatch: the config proxy does not survive monkeypatch's undo
+    with config.patch({"cpp.cxx": ("/nonexistent/g++",)}), pytest.raises(
+            CompilerNotFoundError, match=r"needs a C\+\+ compiler .*/nonexistent/g\+\+"):
+        for_inference(unet, "float32", compile=True)
+    # a GPU compiles with Triton: no C++ check there (torch.compile itself is lazy)
+    assert isinstance(for_inference(unet, "float32", compile=True, device="cuda"), InferenceUNet)
