@@ -1,0 +1,69 @@
+"""Where the referring share's error comes from: l1 per edit operation on ``synth-referring``, from
+the outputs a run stored, every stored seed, next to identity's.
+
+    python scripts/referring_by_op.py RESULT.json [RESULT.json ...] [--cache-dir .editbench-cache]
+
+Each RESULT is what ``editbench run --task synth-referring --model M`` wrote (its model key finds
+the stored outputs). Prints whole-image l1 per operation and, for operations with a mask,
+l1_in_mask / l1_out_mask, with the metric suite's own functions (pixel conventions as ``l1``).
+MagicBrush turns are listed apart (``mb-``), as their sources are the previous ground-truth turn.
+"""
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.datasets.synth import load_referring
+from benchmark.metrics.base import aligned_pair
+from benchmark.metrics.l1 import l1_distance
+from benchmark.metrics.masked_l1 import mask_region, masked_l1
+from benchmark.store import OutputStore
+
+p = argparse.ArgumentParser()
+p.add_argument("results", nargs="+")
+p.add_argument("--cache-dir", default=".editbench-cache")
+a = p.parse_args()
+
+stores = {"identity": None}
+for path in a.results:
+    r = json.loads(Path(path).read_text())
+    if r["task"]["name"] != "synth-referring":
+        raise SystemExit(f"{path}: task {r['task']['name']}, expected synth-referring")
+    m = r["model"]
+    name = m["name"] + (f" ({m['variant']})" if m.get("variant") else "")
+    stores[name] = (OutputStore(a.cache_dir, "synth-referring", r["task"]["store_hash"], m["name"],
+                                m["preset"], m["config_hash"], m["weights_sha256"]),
+                    r["protocol"]["seeds"])
+
+# op -> model -> list of (l1, l1_in_mask, l1_out_mask) over (sample, seed)
+scores = defaultdict(lambda: defaultdict(list))
+for s in load_referring("test"):
+    op = ("mb-" if s.meta.get("variant") == "magicbrush" else "") + s.meta["ops"][0]
+    region = None if s.mask is None else mask_region(s.mask, s.target.size)
+    for name, entry in stores.items():
+        outputs = [s.source] if entry is None else [o.image for o in (
+            entry[0].get(seed, s.id) for seed in entry[1]) if o is not None]
+        for image in outputs:
+            out, tgt = aligned_pair(image, s.target)
+            row = [float(l1_distance(out, tgt)[0]), np.nan, np.nan]
+            if region is not None:
+                row[1:] = [float(masked_l1(out, tgt, region)[0]), float(masked_l1(out, tgt, ~region)[0])]
+            scores[op][name].append(row)
+
+names = list(stores)
+print("| op | n | " + " | ".join(names) + " |")
+print("|---|---|" + "---|" * len(names))
+for op in sorted(scores):
+    cells = []
+    for name in names:
+        rows = np.array(scores[op][name], dtype=float)
+        if not len(rows):
+            cells.append("—")
+        elif not np.isnan(rows[:, 1]).all():
+            cells.append(f"{rows[:, 0].mean():.3f} ({np.nanmean(rows[:, 1]):.3f} / {np.nanmean(rows[:, 2]):.3f})")
+        else:
+            cells.append(f"{rows[:, 0].mean():.3f}")
+    print(f"| {op} | {len(scores[op]['identity'])} | " + " | ".join(cells) + " |")
+print("\nwhole-image l1; where samples have a mask: (l1_in_mask / l1_out_mask over them). Lower is better.")
