@@ -152,6 +152,7 @@ METRICS = Registry(
         "cvs": "benchmark.metrics.cvs:CVS",
         "cts": "benchmark.metrics.cts:CTS",
         "clip_dir": "benchmark.metrics.clip_dir:CLIPDirectional",
+        "clip_img_input": "benchmark.metrics.clip_dir:CLIPImageInput",
         "clip_s_input": "benchmark.metrics.clip_s:CLIPScoreInput",
         "clip_s_goal": "benchmark.metrics.clip_s:CLIPScoreGoal",
         "fid": "benchmark.metrics.fid:FID",

@@ -1,4 +1,7 @@
-"""CLIP directional similarity: cos(img_out - img_src, txt_goal - txt_input), higher is better.
+"""CLIP directional similarity: cos(img_out - img_src, txt_goal - txt_input), higher is better;
+and its companion from the same reference, ``clip_img_input``: cos(img_src, img_out), how much of
+the input an edit keeps (the y axis of InstructPix2Pix's Fig. 7 and MGIE's Fig. 3 trade-off plots,
+``editbench sweep``), higher is better.
 
 Convention (InstructPix2Pix ``metrics/clip_similarity.py``, ``ClipSimilarity``, default
 ``ViT-L/14``): images as [0, 1] tensors resized to 224x224 with
@@ -6,7 +9,9 @@ Convention (InstructPix2Pix ``metrics/clip_similarity.py``, ``ClipSimilarity``, 
 ``encode_image`` then divided by its L2 norm; captions through ``clip.tokenize(truncate=True)``
 (longer captions are cut, as there), ``encode_text`` divided by its norm; the score is
 ``F.cosine_similarity(img_out - img_src, txt_goal - txt_input)`` (float32, eps 1e-8: an output
-identical to its source, or identical captions, score 0). Needs input and goal captions.
+identical to its source, or identical captions, score 0). Needs input and goal captions. ``clip_img_input`` is that
+reference's ``sim_image``: ``F.cosine_similarity`` of the two normalised image embeddings (same
+features, so it costs nothing once ``clip_dir`` has run); needs no captions.
 
 Backbone role ``clip-large`` (``clip-vit-l-14``, or ``synth-clip`` on the synth backbones).
 """
@@ -29,6 +34,12 @@ def clip_directional_similarity(src_img: torch.Tensor, out_img: torch.Tensor, sr
     return F.cosine_similarity(n(out_img) - n(src_img), n(goal_txt) - n(src_txt))
 
 
+def clip_image_similarity(src_img: torch.Tensor, out_img: torch.Tensor) -> torch.Tensor:
+    """Per-sample cos(img_src, img_out) of NxD raw CLIP embeddings (InstructPix2Pix's sim_image)."""
+    n = lambda f: f / f.norm(dim=1, keepdim=True)  # noqa: E731
+    return F.cosine_similarity(n(src_img), n(out_img))
+
+
 class CLIPDirectional(LearnedMetric):
     key = "clip_dir"
     higher_is_better = True
@@ -43,3 +54,17 @@ class CLIPDirectional(LearnedMetric):
         t_in = self.cache.text_vectors(bb, [it.sample.input_caption for it in items], truncate=True)
         t_goal = self.cache.text_vectors(bb, [it.sample.goal_caption for it in items], truncate=True)
         return clip_directional_similarity(src, out, t_in, t_goal).tolist()
+
+
+class CLIPImageInput(LearnedMetric):
+    key = "clip_img_input"
+    higher_is_better = True
+    requires = ()
+    role = "clip-large"
+    view = "ip2p"
+
+    def score_applicable(self, items: Sequence[MetricInput]) -> list[float]:
+        bb = self.model
+        src = self.cache.image_vectors(bb, self.view, [it.sample.source for it in items], dataset_side=True)
+        out = self.cache.image_vectors(bb, self.view, [it.output for it in items])
+        return clip_image_similarity(src, out).tolist()

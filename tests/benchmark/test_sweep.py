@@ -96,3 +96,17 @@ def test_integer_settings_stay_integers():
     variant, v = sweep._variant(get_task("synth-evr"), "steps", 10.0, ["l1"])
     assert v == 10 and isinstance(variant.settings["steps"], int)
     assert variant.store_hash != get_task("synth-evr").store_hash
+
+
+def test_the_default_axes_are_registered_and_plot(blend, tmp_path, editbench, capsys):
+    """The papers' axes work out of the box (clip_img_input was once named but not registered)."""
+    assert sweep.missing_metrics(sweep.X_METRIC, sweep.Y_METRIC) == []
+    code = editbench("sweep", "--model", blend, "--task", "synth-ma5k", "--param",
+                     "image_guidance_scale", "--values", "1.0,2.2", "--limit", "2", "--seeds", "0",
+                     "--output", tmp_path / "sweeps", "--cache-dir", tmp_path / "cache", "--no-progress")
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((tmp_path / "sweeps" / "synth-ma5k" / "test-blend-default-image_guidance_scale.json").read_text())
+    xs, ys = [p["x"] for p in doc["points"]], [p["y"] for p in doc["points"]]
+    # scale 1.0 returns the target, 2.2 mostly the source: the edit fades, the input is kept more
+    assert (doc["x_metric"], doc["y_metric"]) == ("clip_dir", "clip_img_input")
+    assert xs[1] < xs[0] and ys[0] < ys[1] < 1.0

@@ -1,4 +1,5 @@
-"""CLIP directional similarity against InstructPix2Pix's ClipSimilarity formula, written out.
+"""CLIP directional similarity and CLIP image similarity to the input against InstructPix2Pix's
+ClipSimilarity formulas, written out.
 
 The metric's standard backbone is ViT-L/14; the formula does not depend on the size of the model,
 so the fast test runs it on the ViT-B/32 architecture (random weights) and the slow test on
@@ -15,7 +16,7 @@ from torchvision.transforms.functional import to_tensor
 from benchmark.api import EditSample
 from benchmark.metrics.backbones.standard import CLIP_MEAN, CLIP_STD, random_backbone
 from benchmark.metrics.base import MetricInput
-from benchmark.metrics.clip_dir import CLIPDirectional
+from benchmark.metrics.clip_dir import CLIPDirectional, CLIPImageInput
 from benchmark.metrics.features import FeatureCache, MetricContext
 
 torch.set_num_threads(1)
@@ -25,8 +26,9 @@ def _img(seed, size=(40, 40)):
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
 
 
-def ip2p_directional(model, image_0, image_1, text_0, text_1) -> torch.Tensor:
-    """instruct-pix2pix metrics/clip_similarity.py ClipSimilarity.forward -> sim_direction."""
+def ip2p_similarities(model, image_0, image_1, text_0, text_1) -> tuple[torch.Tensor, torch.Tensor]:
+    """instruct-pix2pix metrics/clip_similarity.py ClipSimilarity.forward -> (sim_direction,
+    sim_image)."""
     mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
 
     def encode_image(image):
@@ -41,7 +43,7 @@ def ip2p_directional(model, image_0, image_1, text_0, text_1) -> torch.Tensor:
     with torch.no_grad():
         i0, i1 = encode_image(image_0), encode_image(image_1)
         t0, t1 = encode_text(text_0), encode_text(text_1)
-        return F.cosine_similarity(i1 - i0, t1 - t0)
+        return F.cosine_similarity(i1 - i0, t1 - t0), F.cosine_similarity(i0, i1)
 
 
 def _check(backbone):
@@ -51,11 +53,14 @@ def _check(backbone):
     items = [MetricInput(output=o, sample=EditSample(id=f"s{i}", source=s, instruction="x",
                                                       input_caption=ci, goal_caption=cg))
              for i, (s, o, ci, cg) in enumerate(zip(srcs, outs, caps_in, caps_goal))]
-    got = CLIPDirectional(MetricContext(features=FeatureCache(),
-                                        overrides={"clip-large": backbone})).score(items)
-    want = ip2p_directional(backbone.model, torch.stack([to_tensor(s) for s in srcs]),
-                            torch.stack([to_tensor(o) for o in outs]), caps_in, caps_goal)
-    assert got == pytest.approx(want.tolist(), abs=1e-6)
+    ctx = MetricContext(features=FeatureCache(), overrides={"clip-large": backbone})
+    got_dir = CLIPDirectional(ctx).score(items)
+    got_img = CLIPImageInput(ctx).score(items)
+    want_dir, want_img = ip2p_similarities(
+        backbone.model, torch.stack([to_tensor(s) for s in srcs]),
+        torch.stack([to_tensor(o) for o in outs]), caps_in, caps_goal)
+    assert got_dir == pytest.approx(want_dir.tolist(), abs=1e-6)
+    assert got_img == pytest.approx(want_img.tolist(), abs=1e-6)
 
 
 def test_clip_dir_equals_ip2p_formula():
@@ -75,3 +80,13 @@ def test_output_equal_to_source_scores_zero():
 @pytest.mark.slow
 def test_clip_dir_equals_ip2p_formula_on_vit_l_14():
     _check(random_backbone("clip-vit-l-14"))
+
+
+def test_clip_img_input_is_one_for_an_unchanged_image_and_needs_no_captions():
+    src = _img(6)
+    item = MetricInput(output=src.copy(), sample=EditSample(id="s", source=src, instruction="x"))
+    m = CLIPImageInput(MetricContext(features=FeatureCache(),
+                                     overrides={"clip-large": random_backbone("clip-vit-b-32")}))
+    assert m.requires == () and m.role == "clip-large" and m.higher_is_better
+    assert m.score([item]) == pytest.approx([1.0], abs=1e-6)
+    assert m.score([MetricInput(output=_img(7), sample=item.sample)])[0] < 1 - 1e-3
