@@ -40,31 +40,34 @@ def clip_image_similarity(src_img: torch.Tensor, out_img: torch.Tensor) -> torch
     return F.cosine_similarity(n(src_img), n(out_img))
 
 
-class CLIPDirectional(LearnedMetric):
-    key = "clip_dir"
-    higher_is_better = True
-    requires = ("input_caption", "goal_caption")
+class _IP2PClipMetric(LearnedMetric):
+    """Shared by the two metrics of InstructPix2Pix's ClipSimilarity: its backbone, its image view,
+    and the source / output embeddings (the source's are dataset-side, cached across seeds)."""
+
     role = "clip-large"
     view = "ip2p"
+    higher_is_better = True
+
+    def _source_and_output(self, items: Sequence[MetricInput]) -> tuple[torch.Tensor, torch.Tensor]:
+        src = self.cache.image_vectors(self.model, self.view, [it.sample.source for it in items],
+                                       dataset_side=True)
+        return src, self.cache.image_vectors(self.model, self.view, [it.output for it in items])
+
+
+class CLIPDirectional(_IP2PClipMetric):
+    key = "clip_dir"
+    requires = ("input_caption", "goal_caption")
 
     def score_applicable(self, items: Sequence[MetricInput]) -> list[float]:
-        bb = self.model
-        src = self.cache.image_vectors(bb, self.view, [it.sample.source for it in items], dataset_side=True)
-        out = self.cache.image_vectors(bb, self.view, [it.output for it in items])
-        t_in = self.cache.text_vectors(bb, [it.sample.input_caption for it in items], truncate=True)
-        t_goal = self.cache.text_vectors(bb, [it.sample.goal_caption for it in items], truncate=True)
+        src, out = self._source_and_output(items)
+        t_in = self.cache.text_vectors(self.model, [it.sample.input_caption for it in items], truncate=True)
+        t_goal = self.cache.text_vectors(self.model, [it.sample.goal_caption for it in items], truncate=True)
         return clip_directional_similarity(src, out, t_in, t_goal).tolist()
 
 
-class CLIPImageInput(LearnedMetric):
+class CLIPImageInput(_IP2PClipMetric):
     key = "clip_img_input"
-    higher_is_better = True
     requires = ()
-    role = "clip-large"
-    view = "ip2p"
 
     def score_applicable(self, items: Sequence[MetricInput]) -> list[float]:
-        bb = self.model
-        src = self.cache.image_vectors(bb, self.view, [it.sample.source for it in items], dataset_side=True)
-        out = self.cache.image_vectors(bb, self.view, [it.output for it in items])
-        return clip_image_similarity(src, out).tolist()
+        return clip_image_similarity(*self._source_and_output(items)).tolist()
