@@ -1462,8 +1462,7 @@ def bundle(result_path: str | os.PathLike, output: str | os.PathLike,
             p = Path(layout[seed]) / f"{safe_name(sid)}.png"
             return p.read_bytes() if p.is_file() else None
     else:
-        store = OutputStore(cache_dir or DEFAULT_CACHE_DIR, task.name, result["task"].get("store_hash") or task.store_hash,
-                            model["name"], model["preset"], model["config_hash"], model["weights_sha256"])
+        store = OutputStore.for_result(cache_dir or DEFAULT_CACHE_DIR, result, task.store_hash)
 
         def fetch(seed: int, sid: str) -> bytes | None:
             png, _meta = store._paths(seed, sid)

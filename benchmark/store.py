@@ -64,6 +64,14 @@ class OutputStore:
                               config_hash[:12], (weights_sha256 or "noweights")[:12]])
         self.dir = self.root / "outputs" / f"{safe_name(task_name)}-{task_store_hash[:12]}" / model_dir
 
+    @classmethod
+    def for_result(cls, root: str | Path, result: dict, task_store_hash: str | None = None) -> "OutputStore":
+        """The store a run's result JSON was made from (its task and model keys);
+        ``task_store_hash`` fills in for results that predate the key."""
+        m = result["model"]
+        return cls(root, result["task"]["name"], result["task"].get("store_hash") or task_store_hash or "",
+                   m["name"], m["preset"], m["config_hash"], m["weights_sha256"])
+
     def _paths(self, seed: int, sample_id: str) -> tuple[Path, Path]:
         base = self.dir / f"seed{int(seed)}" / safe_name(sample_id)
         return base.with_name(base.name + ".png"), base.with_name(base.name + ".json")

@@ -8,9 +8,10 @@ Scores synth samples of one variant (the last turn of sessions 0..n-1, or with `
 (αV = αX = 1, no rescale) and once with the task's protocol guidance. The figure per operation is
 the model's mean l1 (inside the edit mask where the sample has one) over identity's, so 1.0 means
 "no better than returning the source"; the model's l1 outside the mask is printed too.
-``--expressive`` feeds the generator's ground-truth expressive instruction in place of the plain one. ``--sampling-steps 1`` scores the model's
-one-step x0 prediction from pure noise (t = 999), the regression the sampler starts from. CKPT defaults to the shipped checkpoint; the
-README's probe tables were scored with this script (some rows by a scratch copy of it).
+``--expressive`` feeds the generator's ground-truth expressive instruction in place of the plain
+one. ``--sampling-steps 1`` scores the model's one-step x0 prediction from pure noise (t = 999),
+the regression the sampler starts from. CKPT defaults to the shipped checkpoint; the README's
+probe tables were scored with this script (some rows by a scratch copy of it).
 """
 import argparse
 import collections

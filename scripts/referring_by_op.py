@@ -19,11 +19,11 @@ from benchmark.datasets.synth import load_referring
 from benchmark.metrics.base import aligned_pair
 from benchmark.metrics.l1 import l1_distance
 from benchmark.metrics.masked_l1 import mask_region, masked_l1
-from benchmark.store import OutputStore
+from benchmark.store import DEFAULT_CACHE_DIR, OutputStore
 
 p = argparse.ArgumentParser()
 p.add_argument("results", nargs="+")
-p.add_argument("--cache-dir", default=".editbench-cache")
+p.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR)
 a = p.parse_args()
 
 stores = {"identity": None}
@@ -33,9 +33,7 @@ for path in a.results:
         raise SystemExit(f"{path}: task {r['task']['name']}, expected synth-referring")
     m = r["model"]
     name = m["name"] + (f" ({m['variant']})" if m.get("variant") else "")
-    stores[name] = (OutputStore(a.cache_dir, "synth-referring", r["task"]["store_hash"], m["name"],
-                                m["preset"], m["config_hash"], m["weights_sha256"]),
-                    r["protocol"]["seeds"])
+    stores[name] = (OutputStore.for_result(a.cache_dir, r), r["protocol"]["seeds"])
 
 # op -> model -> list of (l1, l1_in_mask, l1_out_mask) over (sample, seed)
 scores = defaultdict(lambda: defaultdict(list))

@@ -9,9 +9,10 @@ Convention (InstructPix2Pix ``metrics/clip_similarity.py``, ``ClipSimilarity``, 
 ``encode_image`` then divided by its L2 norm; captions through ``clip.tokenize(truncate=True)``
 (longer captions are cut, as there), ``encode_text`` divided by its norm; the score is
 ``F.cosine_similarity(img_out - img_src, txt_goal - txt_input)`` (float32, eps 1e-8: an output
-identical to its source, or identical captions, score 0). Needs input and goal captions. ``clip_img_input`` is that
-reference's ``sim_image``: ``F.cosine_similarity`` of the two normalised image embeddings (same
-features, so it costs nothing once ``clip_dir`` has run); needs no captions.
+identical to its source, or identical captions, score 0). Needs input and goal captions.
+``clip_img_input`` is that reference's ``sim_image``: ``F.cosine_similarity`` of the two
+normalised image embeddings (the same features, so it costs nothing once ``clip_dir`` has run);
+needs no captions.
 
 Backbone role ``clip-large`` (``clip-vit-l-14``, or ``synth-clip`` on the synth backbones).
 """
@@ -27,17 +28,20 @@ from benchmark.metrics.base import MetricInput
 from benchmark.metrics.features import LearnedMetric
 
 
+def _unit(f: torch.Tensor) -> torch.Tensor:
+    return f / f.norm(dim=1, keepdim=True)
+
+
 def clip_directional_similarity(src_img: torch.Tensor, out_img: torch.Tensor, src_txt: torch.Tensor,
                                 goal_txt: torch.Tensor) -> torch.Tensor:
     """Per-sample directional similarity of NxD raw (unnormalised) CLIP embeddings."""
-    n = lambda f: f / f.norm(dim=1, keepdim=True)  # noqa: E731
-    return F.cosine_similarity(n(out_img) - n(src_img), n(goal_txt) - n(src_txt))
+    return F.cosine_similarity(_unit(out_img) - _unit(src_img), _unit(goal_txt) - _unit(src_txt))
 
 
 def clip_image_similarity(src_img: torch.Tensor, out_img: torch.Tensor) -> torch.Tensor:
-    """Per-sample cos(img_src, img_out) of NxD raw CLIP embeddings (InstructPix2Pix's sim_image)."""
-    n = lambda f: f / f.norm(dim=1, keepdim=True)  # noqa: E731
-    return F.cosine_similarity(n(src_img), n(out_img))
+    """Per-sample cos(img_src, img_out) of NxD raw CLIP embeddings (InstructPix2Pix's sim_image;
+    its features are normalised before the cosine, so they are here too)."""
+    return F.cosine_similarity(_unit(src_img), _unit(out_img))
 
 
 class _IP2PClipMetric(LearnedMetric):
