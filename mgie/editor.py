@@ -20,7 +20,6 @@ size; the expressive instruction is greedy and so seed-independent.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -276,7 +275,7 @@ class MLLMGuidedEditor(BaseEditModel):
             opt.step()
             opt.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
-            if (k + 1) % log_every == 0:
+            if (k + 1) % log_every == 0 or k + 1 == recipe["pretrain_steps"]:
                 history.append({"stage": "pretrain", "step": k + 1, "loss_ins": float(np.mean(losses[-log_every:]))})
                 print(f"pretrain {k + 1}/{recipe['pretrain_steps']} L_ins {history[-1]['loss_ins']:.4f}", flush=True)
 
@@ -308,7 +307,7 @@ class MLLMGuidedEditor(BaseEditModel):
             opt.zero_grad(set_to_none=True)
             ins_l.append(float(l_ins.detach()))
             edit_l.append(float(l_edit.detach()))
-            if (step + 1) % log_every == 0:
+            if (step + 1) % log_every == 0 or step + 1 == recipe["steps"]:
                 history.append({"stage": "mgie", "step": step + 1,
                                 "loss_ins": float(np.mean(ins_l[-log_every:])),
                                 "loss_edit": float(np.mean(edit_l[-log_every:]))})
@@ -326,10 +325,19 @@ class MLLMGuidedEditor(BaseEditModel):
                     "recipe": recipe, "base_checkpoint": manifest_digest(bm)},
             info={"model": cls.name, "preset": preset, "seed": seed,
                   "steps": recipe["pretrain_steps"] + recipe["steps"], "wall_seconds": round(wall, 1),
-                  "final_loss": final.get("loss_ins", math.nan) + 0.5 * final.get("loss_edit", math.nan),
+                  "final_loss": _final_loss(final, recipe),
                   "loss_history": history,
                   "command": command or f"editbench train --model {cls.name} --preset tiny --seed {seed}",
                   "torch": torch.__version__, "threads": torch.get_num_threads()})
+
+
+def _final_loss(last: dict, recipe: dict) -> float | None:
+    """The loss the last logged window trained on: L_all = L_ins + 0.5 · L_edit in the joint stage
+    (without L_ins for the w/o-L_ins ablation), L_ins if training stopped after pretraining, and
+    None (JSON null) when nothing was logged."""
+    if "loss_edit" in last:
+        return (last["loss_ins"] if recipe["instruction_loss"] else 0.0) + recipe["edit_weight"] * last["loss_edit"]
+    return last.get("loss_ins")
 
 
 def _sample_batch(batch_size: int, seed: int, k: int) -> dict[str, list]:

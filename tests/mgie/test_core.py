@@ -120,9 +120,14 @@ def test_mgie_training_smoke_and_adapter(tmp_path):
     write_checkpoint(base, {"unet": unet, "text_encoder": text}, tok,
                      config={"vae": dict(vae.config), "scheduler": dict(sched.config), "tiny": TINY})
     out = tmp_path / "mgie"
-    m = MGIE.train(output_dir=str(out), steps=2, pretrain_steps=2, batch_size=2, log_every=1,
+    # 3 steps per stage, logged every 2: the last step of each stage is logged too, so a run
+    # shorter than its logging window still records a final loss (it used to write NaN and fail)
+    m = MGIE.train(output_dir=str(out), steps=3, pretrain_steps=3, batch_size=2, log_every=2,
                    base_checkpoint=str(base), command="test")
-    assert [h["stage"] for h in m["loss_history"]] == ["pretrain", "pretrain", "mgie", "mgie"]
+    assert [(h["stage"], h["step"]) for h in m["loss_history"]] == [
+        ("pretrain", 2), ("pretrain", 3), ("mgie", 2), ("mgie", 3)]
+    last = m["loss_history"][-1]
+    assert m["final_loss"] == pytest.approx(last["loss_ins"] + 0.5 * last["loss_edit"])
     assert set(json.loads((out / "manifest.json").read_text())["files"]) == {
         "unet.safetensors", "guide.safetensors", "tokenizer.json"}
     model = MGIE(checkpoint=str(out))
@@ -140,3 +145,13 @@ def test_mgie_training_smoke_and_adapter(tmp_path):
     other = model.edit([EditRequest(samples[0], 1, {"steps": 2})])[0]
     assert calls == [] and other.expressive == res[0].expressive
     assert not np.array_equal(other.image, res[0].image)
+
+
+def test_final_loss_follows_the_recipe():
+    from mgie.editor import TINY_RECIPE, _final_loss
+
+    joint = {"stage": "mgie", "loss_ins": 0.4, "loss_edit": 0.1}
+    assert _final_loss(joint, TINY_RECIPE) == pytest.approx(0.45)  # L_all = L_ins + 0.5 L_edit
+    assert _final_loss(joint, TINY_RECIPE | {"instruction_loss": False}) == pytest.approx(0.05)
+    assert _final_loss({"stage": "pretrain", "loss_ins": 0.4}, TINY_RECIPE) == 0.4
+    assert _final_loss({}, TINY_RECIPE) is None
