@@ -105,7 +105,10 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                "mixed_precision": "no",
                # loss weight of the samples whose image was dropped (InstructPix2Pix: 1);
                # benchmark.diffusion.training.diffusion_loss says why it is a knob
-               "dropped_image_weight": 1.0}
+               "dropped_image_weight": 1.0,
+               # diffusers' get_scheduler name; "constant_with_warmup" matches MGIE's joint stage
+               # (fixed lr 1e-4), for fine-tuning a trained checkpoint (--base-checkpoint)
+               "lr_schedule": "cosine"}
 
 
 def _pil_to_tensor(images: Sequence[Image.Image], resolution: int) -> torch.Tensor:
@@ -341,14 +344,19 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
           batch_size: int | None = None, learning_rate: float | None = None, seed: int = 0,
           device: str | None = None, resume: bool = False, log_every: int = 50,
           checkpoint_every: int = 500, command: str | None = None, data_dir: str | None = None,
-          corpus_per_variant: int = 2000, recipe_overrides: dict | None = None, **_: Any) -> dict:
+          corpus_per_variant: int = 2000, recipe_overrides: dict | None = None,
+          base_checkpoint: str | None = None, **_: Any) -> dict:
     """Train a preset; returns the manifest. Tiny: builds the tokenizer, measures the latent
-    scale, then trains UNet + text encoder on synth (accelerate; CPU or GPU)."""
+    scale, then trains UNet + text encoder on synth (accelerate; CPU or GPU). Tiny with
+    ``base_checkpoint``: fine-tunes that checkpoint (its tokenizer, weights and latent scale)
+    instead, e.g. to give InstructPix2Pix-tiny the UNet steps MGIE's joint stage adds on top of
+    it (README, "Diffusion steps as a control")."""
     if preset == "sd15":
         return train_sd15(output_dir=output_dir, steps=steps, batch_size=batch_size,
                           learning_rate=learning_rate, seed=seed, device=device, resume=resume,
                           log_every=log_every, checkpoint_every=checkpoint_every, command=command,
-                          data_dir=data_dir, recipe_overrides=recipe_overrides, **_)
+                          data_dir=data_dir, recipe_overrides=recipe_overrides,
+                          base_checkpoint=base_checkpoint, **_)
     if preset != "tiny":
         raise ValueError(f"unknown preset {preset!r} for {NAME} (tiny, sd15)")
     from diffusers.optimization import get_scheduler
@@ -368,10 +376,22 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     torch.manual_seed(seed)
 
     tok_path = work / "tokenizer.json"
+    base = None
+    if base_checkpoint:
+        base = load_manifest(base_checkpoint, what="InstructPix2Pix tiny checkpoint to fine-tune",
+                             how="editbench train --model instruct-pix2pix --preset tiny")
+        if base.get("model") != NAME or base.get("preset") != "tiny":
+            raise ValueError(f"--base-checkpoint {base_checkpoint} holds {base.get('model')} "
+                             f"({base.get('preset')}), not {NAME} (tiny)")
     if resume and tok_path.is_file():
         from benchmark.diffusion.text import load_tokenizer
 
         tokenizer = load_tokenizer(tok_path)
+    elif base is not None:
+        from benchmark.diffusion.text import load_tokenizer
+
+        tokenizer = load_tokenizer(Path(base_checkpoint) / "tokenizer.json")
+        save_tokenizer(tokenizer, tok_path)
     else:
         tokenizer = train_tokenizer(synth_corpus(corpus_per_variant), vocab_size=TINY["vocab_size"])
         save_tokenizer(tokenizer, tok_path)
@@ -381,19 +401,28 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
 
         use_plain_attention(unet)  # float32 runs keep SDPA, so old commands reproduce bit for bit
 
-    scale = latent_scale(vae, seed, recipe["resolution"])
+    if base is not None:
+        if stable_hash(base["config"]["tiny"]) != stable_hash(TINY):  # (JSON has no tuples)
+            raise ValueError(f"--base-checkpoint {base_checkpoint} was trained with another tiny "
+                             "architecture than this release's")
+        load_module_weights(unet, Path(base_checkpoint) / "unet.safetensors")
+        load_module_weights(text_encoder, Path(base_checkpoint) / "text_encoder.safetensors")
+        scale = float(base["config"]["vae"]["scaling_factor"])
+    else:
+        scale = latent_scale(vae, seed, recipe["resolution"])
     vae.register_to_config(scaling_factor=scale)
     if TINY["source_residual"]:
         from benchmark.diffusion.unet import SourceResidualUNet
 
-        with torch.no_grad():  # start as the identity edit: the residual is zero
-            unet.conv_out.weight.zero_()
-            unet.conv_out.bias.zero_()
+        if base is None:
+            with torch.no_grad():  # start as the identity edit: the residual is zero
+                unet.conv_out.weight.zero_()
+                unet.conv_out.bias.zero_()
         unet = SourceResidualUNet(unet, vae.config.latent_channels, scale)
 
     params = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=recipe["learning_rate"], weight_decay=1e-2)
-    lr_sched = get_scheduler("cosine", optimizer, num_warmup_steps=recipe["warmup_steps"],
+    lr_sched = get_scheduler(recipe["lr_schedule"], optimizer, num_warmup_steps=recipe["warmup_steps"],
                              num_training_steps=recipe["steps"])
     unet, text_encoder, optimizer = accelerator.prepare(unet, text_encoder, optimizer)
     start, history, elapsed0 = 0, [], 0.0
@@ -444,7 +473,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
                  "text_encoder": accelerator.unwrap_model(text_encoder)},
         tokenizer=tokenizer,
         config={"vae": dict(vae.config), "scheduler": dict(noise_scheduler.config),
-                "tiny": TINY, "recipe": recipe},
+                "tiny": TINY, "recipe": recipe,
+                **({"base_checkpoint": manifest_digest(base)} if base is not None else {})},
         dtype=torch.float16,  # the shipped checkpoint must stay under 10 MB
         info={"model": NAME, "preset": preset, "seed": seed, "steps": recipe["steps"],
               "wall_seconds": round(wall, 1), "final_loss": final_loss, "loss_history": history,

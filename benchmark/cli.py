@@ -287,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU threads (default: torch's; the bits of a CPU run depend on it)")
     t.add_argument("--base-checkpoint", default=None,
                    help="what training starts from: MLLM-guided models, the InstructPix2Pix-tiny "
-                   "checkpoint; instruct-pix2pix sd15, a diffusers Stable Diffusion folder "
+                   "checkpoint; instruct-pix2pix tiny, a tiny checkpoint to fine-tune (default: "
+                   "train from scratch); instruct-pix2pix sd15, a diffusers Stable Diffusion folder "
                    "(default: runwayml/stable-diffusion-v1-5 from the local cache)")
     t.set_defaults(func=cmd_train)
 

@@ -192,6 +192,31 @@ def test_train_writes_a_checkpoint_and_resumes(tmp_path):
     assert [h["step"] for h in resumed["loss_history"]] == [1, 2, 3, 4, 5, 6]
 
 
+def test_tiny_fine_tunes_from_a_base_checkpoint(tmp_path):
+    base = tmp_path / "base"
+    train(output_dir=str(base), steps=2, batch_size=2, log_every=1, corpus_per_variant=20,
+          command="test")
+    base_files = json.loads((base / "manifest.json").read_text())["files"]
+    # learning rate 0: the fine-tuned weights equal the base's (so they were loaded); equal as
+    # numbers, not as files, because AdamW's zero step turns a stored -0.0 into +0.0
+    still = train(output_dir=str(tmp_path / "lr0"), steps=2, batch_size=2, log_every=1,
+                  learning_rate=0.0, base_checkpoint=str(base), seed=1, command="test",
+                  recipe_overrides={"lr_schedule": "constant_with_warmup"})
+    from safetensors.torch import load_file
+
+    for name in ("unet.safetensors", "text_encoder.safetensors"):
+        a, b = load_file(str(base / name)), load_file(str(tmp_path / "lr0" / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert still["config"]["base_checkpoint"] and still["config"]["recipe"]["lr_schedule"] == \
+        "constant_with_warmup"
+    moved = train(output_dir=str(tmp_path / "lr"), steps=2, batch_size=2, log_every=1,
+                  learning_rate=1e-3, base_checkpoint=str(base), seed=1, command="test")
+    assert moved["files"]["tokenizer.json"] == base_files["tokenizer.json"]
+    assert moved["files"]["unet.safetensors"] != base_files["unet.safetensors"]
+    with pytest.raises(FileNotFoundError, match="missing"):
+        train(output_dir=str(tmp_path / "none"), base_checkpoint=str(tmp_path / "absent"))
+
+
 def test_bf16_mixed_precision_training_is_recorded_and_deterministic(tmp_path):
     runs = [train(output_dir=str(tmp_path / f"run{i}"), steps=3, batch_size=2, log_every=1,
                   corpus_per_variant=20, command="test", recipe_overrides={"mixed_precision": "bf16"})
