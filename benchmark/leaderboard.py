@@ -1089,12 +1089,16 @@ def _reference_markdown(tables) -> list[str]:
 DRIFT_TASKS = ("synth-evr", "synth-gier", "synth-ma5k", "synth-magicbrush",
                "synth-magicbrush-final", "synth-complex")
 # The shipped tiny models run on 2 samples per task (their checkpoints live in the repo; one that
-# is absent is skipped, and said so).
+# is absent is skipped, and said so). They record no KID: on 2 samples KID is a difference of
+# large kernel sums, and the few output pixels that round the other way on another CPU moved it
+# by 3.9e-3 relative (Intel Xeon against values recorded on an AMD EPYC), more than a tolerance
+# that still catches a 1% change allows; identity's and oracle's KID (4 samples, outputs that are
+# the dataset's own images) still check the metric.
 DRIFT_MODELS = ({"name": "identity", "preset": None},
                 {"name": "oracle", "preset": None},
-                {"name": "instruct-pix2pix", "preset": "tiny", "limit": 2},
-                {"name": "lgie", "preset": "tiny", "limit": 2},
-                {"name": "mgie", "preset": "tiny", "limit": 2})
+                {"name": "instruct-pix2pix", "preset": "tiny", "limit": 2, "skip_metrics": ["kid"]},
+                {"name": "lgie", "preset": "tiny", "limit": 2, "skip_metrics": ["kid"]},
+                {"name": "mgie", "preset": "tiny", "limit": 2, "skip_metrics": ["kid"]})
 # Relative tolerances (|new - old| <= tol * (1 + |old|)). The slice must pass on any x86 CPU, not
 # only the one that recorded it: oneDNN picks different float32 kernels per CPU, a few output pixels
 # round the other way, and the ill-conditioned metrics amplify that. Measured on an AMD EPYC
@@ -1211,7 +1215,8 @@ def run_drift(spec: DriftSpec, models: Sequence[str] | None = None, progress: bo
                     "metrics": {k: {"per_seed": v["per_seed"], "mean": v["mean"],
                                     "backbone": v.get("backbone"),
                                     "backbone_sha256": v.get("backbone_sha256")}
-                                for k, v in sorted(res["metrics"].items())},
+                                for k, v in sorted(res["metrics"].items())
+                                if k not in m.get("skip_metrics", ())},
                 }
             values[key] = per_task
     return DriftRun(values, skipped, time.perf_counter() - t0, errors)

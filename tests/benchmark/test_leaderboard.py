@@ -551,3 +551,20 @@ def test_a_model_that_cannot_load_is_drift_not_a_skip(tmp_path, monkeypatch):
     assert lbm.check_drift(golden, out=out) == 1
     assert "instruct-pix2pix/tiny: cannot be loaded: ImportError" in out.getvalue()
     assert lbm.update_golden(golden, reason="again", out=io.StringIO()) == 1
+
+
+def test_a_slice_model_can_skip_a_metric(tmp_path):
+    """``skip_metrics`` in a slice model: its values are neither recorded nor compared (the tiny
+    models skip KID, which a few flipped pixels on another CPU move past any useful tolerance)."""
+    spec = lbm.DriftSpec(tasks=["synth-ma5k"], seeds=[0], limit=4,
+                         models=[{"name": "identity", "preset": None, "skip_metrics": ["kid", "l1"]}])
+    golden = tmp_path / "drift.json"
+    golden.write_text(json.dumps({"format": 1, "slice": spec.to_dict(), "tolerance": spec.tolerance,
+                                  "entries": {}, "history": []}))
+    assert lbm.update_golden(golden, reason="first", out=io.StringIO()) == 0
+    metrics = json.loads(golden.read_text())["entries"]["identity/default"]["synth-ma5k"]["metrics"]
+    assert "kid" not in metrics and "l1" not in metrics and "l2" in metrics and "fid" in metrics
+    assert lbm.check_drift(golden, out=io.StringIO()) == 0
+    shipped = json.loads(SHIPPED_GOLDEN.read_text())
+    assert all("kid" not in t["metrics"] for k, per in shipped["entries"].items() if k.endswith("/tiny")
+               for t in per.values())
