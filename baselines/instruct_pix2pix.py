@@ -106,8 +106,8 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                # loss weight of the samples whose image was dropped (InstructPix2Pix: 1);
                # benchmark.diffusion.training.diffusion_loss says why it is a knob
                "dropped_image_weight": 1.0,
-               # diffusers' get_scheduler name; "constant_with_warmup" matches MGIE's joint stage
-               # (fixed lr 1e-4), for fine-tuning a trained checkpoint (--base-checkpoint)
+               # diffusers' get_scheduler name; "constant" (with warmup_steps=0) matches MGIE's
+               # joint stage (fixed lr 1e-4), for fine-tuning a trained checkpoint (--base-checkpoint)
                "lr_schedule": "cosine"}
 
 
@@ -350,7 +350,7 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     scale, then trains UNet + text encoder on synth (accelerate; CPU or GPU). Tiny with
     ``base_checkpoint``: fine-tunes that checkpoint (its tokenizer, weights and latent scale)
     instead, e.g. to give InstructPix2Pix-tiny the UNet steps MGIE's joint stage adds on top of
-    it (README, "Diffusion steps as a control")."""
+    it (README, LGIE-tiny and MGIE-tiny: the control row)."""
     if preset == "sd15":
         return train_sd15(output_dir=output_dir, steps=steps, batch_size=batch_size,
                           learning_rate=learning_rate, seed=seed, device=device, resume=resume,
@@ -362,7 +362,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     from diffusers.optimization import get_scheduler
 
     from benchmark.diffusion.checkpoints import load_training_state, save_training_state
-    from benchmark.diffusion.text import save_tokenizer, synth_corpus, tokenize, train_tokenizer
+    from benchmark.diffusion.text import (load_tokenizer, save_tokenizer, synth_corpus, tokenize,
+                                          train_tokenizer)
     from benchmark.diffusion.training import (autocast_for, diffusion_loss, resolve_recipe,
                                               timestep_bias_weights)
 
@@ -384,12 +385,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
             raise ValueError(f"--base-checkpoint {base_checkpoint} holds {base.get('model')} "
                              f"({base.get('preset')}), not {NAME} (tiny)")
     if resume and tok_path.is_file():
-        from benchmark.diffusion.text import load_tokenizer
-
         tokenizer = load_tokenizer(tok_path)
     elif base is not None:
-        from benchmark.diffusion.text import load_tokenizer
-
         tokenizer = load_tokenizer(Path(base_checkpoint) / "tokenizer.json")
         save_tokenizer(tokenizer, tok_path)
     else:
