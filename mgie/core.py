@@ -100,9 +100,9 @@ class MLLMGuide(nn.Module):
                               add_special_tokens=False).input_ids
         return ids
 
-    def answer_ids(self, expressive: str) -> list[int]:
+    def answer_ids(self, expressive: str, img_tokens: bool = True) -> list[int]:
         e = self.tokenizer(" " + expressive.strip(), add_special_tokens=False).input_ids
-        return e[:MAX_NEW_TOKENS] + self.img_ids + [self.tokenizer.eos_token_id]
+        return e[:MAX_NEW_TOKENS] + (self.img_ids if img_tokens else []) + [self.tokenizer.eos_token_id]
 
     def img_embeddings(self, batch: int) -> torch.Tensor:
         emb = self.lm.get_input_embeddings().weight[self.img_ids]
@@ -115,16 +115,19 @@ class MLLMGuide(nn.Module):
 
     # ------------------------------------------------------------------ training
     def instruction_loss(self, instructions: Sequence[str], expressives: Sequence[str],
-                         pixel_values: torch.Tensor | None = None):
-        """(L_ins, [IMG] hidden states B x 8 x H) by teacher forcing on E + [IMG0..7] + eos."""
+                         pixel_values: torch.Tensor | None = None, img_tokens: bool = True):
+        """(L_ins, [IMG] hidden states B x 8 x H) by teacher forcing on E + [IMG0..7] + eos.
+        ``img_tokens=False``: on E + eos only, and the hidden states are None (the language
+        pretraining that stands in for LLaMA/LLaVA's, which never saw [IMG] tokens)."""
         device = self.lm.get_input_embeddings().weight.device
         seqs, labels, img_pos = [], [], []
         for ins, exp in zip(instructions, expressives):
-            p, a = self.prompt_ids(ins), self.answer_ids(exp)
+            p, a = self.prompt_ids(ins), self.answer_ids(exp, img_tokens)
             seqs.append(p + a)
             labels.append([-100] * len(p) + a)
-            start = len(p) + a.index(self.img_ids[0])
-            img_pos.append([start + k - 1 for k in range(N_IMG)])  # positions emitting [IMG k]
+            if img_tokens:
+                start = len(p) + a.index(self.img_ids[0])
+                img_pos.append([start + k - 1 for k in range(N_IMG)])  # positions emitting [IMG k]
         width = max(len(s) for s in seqs)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=device)
@@ -134,6 +137,8 @@ class MLLMGuide(nn.Module):
         logits = out.logits[:, :-1].float()
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1),
                                ignore_index=-100)
+        if not img_tokens:
+            return loss, None
         last = out.hidden_states[-1]
         pos = torch.tensor(img_pos, device=device)
         hidden = torch.gather(last, 1, pos.unsqueeze(-1).expand(-1, -1, last.shape[-1]))

@@ -56,6 +56,26 @@ def test_instruction_loss_and_img_hidden_positions(guide):
     assert torch.allclose(hidden[0], last[0, start - 1:start - 1 + N_IMG], atol=1e-5)
 
 
+def test_language_only_instruction_loss_leaves_out_the_img_tokens(guide):
+    """img_tokens=False (stage 1 in the paper's order): L_ins on E + eos, no [IMG] targets."""
+    assert guide.answer_ids(TEXTS[1], img_tokens=False) == (
+        guide.answer_ids(TEXTS[1])[:-N_IMG - 1] + [guide.tokenizer.eos_token_id])
+    loss, hidden = guide.instruction_loss([TEXTS[0]], [TEXTS[1]], _pv(guide, 1), img_tokens=False)
+    assert hidden is None
+    # by hand: cross-entropy of E + eos given the prompt
+    p, a = guide.prompt_ids(TEXTS[0]), guide.answer_ids(TEXTS[1], img_tokens=False)
+    kwargs = {"pixel_values": _pv(guide, 1)} if guide.multimodal else {}
+    logits = guide.lm(input_ids=torch.tensor([p + a]), **kwargs).logits[0, len(p) - 1:-1]
+    expected = torch.nn.functional.cross_entropy(logits.float(), torch.tensor(a))
+    assert torch.allclose(loss, expected, atol=1e-5)
+    # and the [IMG] tokens' embeddings get no gradient from it
+    guide.zero_grad()
+    loss.backward()
+    grad = guide.lm.get_input_embeddings().weight.grad
+    assert grad is not None and grad[guide.img_ids].abs().sum() == 0
+    guide.zero_grad()
+
+
 def test_edit_head_shapes_and_null_condition(guide):
     h = torch.randn(3, N_IMG, guide.lm.config.get_text_config().hidden_size)
     cond = guide.condition(h)
