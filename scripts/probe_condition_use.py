@@ -2,7 +2,7 @@
 
     python scripts/probe_condition_use.py MODEL [--checkpoint DIR] [--variant ma5k] [--n 48]
 
-MODEL is ``instruct-pix2pix``, ``lgie`` or ``mgie`` (tiny presets). Two measurements:
+MODEL is ``instruct-pix2pix``, ``lgie`` or ``mgie`` (tiny presets). Three measurements:
 
 1. *x0 regression at the terminal timestep.* On the first ``n`` training samples of a synth
    variant, the UNet's x0 prediction from pure noise (t = 999, where the input holds nothing of the
@@ -15,6 +15,10 @@ MODEL is ``instruct-pix2pix``, ``lgie`` or ``mgie`` (tiny presets). Two measurem
    under six fixed instructions; prints the outputs' mean luma, luma std and red-minus-blue. A
    model that reads its instruction moves luma up for "increase the brightness" and down for
    "decrease".
+3. *Global edits end to end.* Whole-image l1 on the 30 single-operation global edits of
+   synth-referring's test split (brightness, contrast, white balance, saturation; seed 0), at the
+   task's guidance and unguided; for MLLM models also with the ground-truth expressive
+   instruction teacher-forced, and the share of samples whose derived one matches it.
 """
 import argparse
 import dataclasses
@@ -84,17 +88,60 @@ def response(model) -> None:
     for phrase in PHRASES:
         requests = [EditRequest(dataclasses.replace(s, instruction=phrase), 0, unguided) for s in samples]
         if hasattr(model, "guide"):  # teacher-force E = the phrase, so the MLLM's derivation is out of the way
-            from mgie.core import Derived
-            from mgie.editor import pixel_values
-
-            cache = model.__dict__.setdefault("_derived", {})
-            for s in samples:
-                hidden = model.guide.instruction_loss(
-                    [phrase], [phrase], pixel_values([s.source]) if model.multimodal else None)[1]
-                key = hashlib.sha256(s.source.tobytes()).hexdigest() if model.multimodal else ""
-                cache[(phrase, key)] = Derived(phrase, hidden)
+            teacher_force(model, [r.sample for r in requests], lambda s: phrase)
         out = [r.image for i in range(0, len(requests), 8) for r in model.edit(requests[i:i + 8])]
         print("  %-44s %.3f / %.3f / %+.3f" % ((phrase,) + stats(out)))
+
+
+def teacher_force(model, samples, expressive_of) -> None:
+    """Put (instruction, image) -> Derived(E, [IMG] states of E by teacher forcing) in the MLLM
+    editor's derivation cache, so its edits use E = expressive_of(sample)."""
+    from mgie.core import Derived
+    from mgie.editor import pixel_values
+
+    cache = model.__dict__.setdefault("_derived", {})
+    for s in samples:
+        e = expressive_of(s)
+        hidden = model.guide.instruction_loss([s.instruction], [e],
+                                              pixel_values([s.source]) if model.multimodal else None)[1]
+        key = hashlib.sha256(s.source.tobytes()).hexdigest() if model.multimodal else ""
+        cache[(s.instruction, key)] = Derived(e, hidden)
+
+
+def global_edit_l1(model) -> None:
+    from benchmark.api import EditRequest
+    from benchmark.datasets.synth import load_referring
+    from benchmark.tasks import get_task
+
+    samples = [s for s in load_referring("test")
+               if s.meta["ops"] in (["brightness"], ["contrast"], ["white_balance"], ["saturation"])]
+    protocol = dict(get_task("synth-referring").settings)
+    unguided = protocol | {"image_guidance_scale": 1.0, "text_guidance_scale": 1.0}
+
+    def l1(images):
+        return float(np.mean([np.abs(np.asarray(im, np.float32) / (255 if np.asarray(im).dtype == np.uint8 else 1)
+                                     - np.asarray(s.target, np.float32) / 255).mean()
+                              for im, s in zip(images, samples)]))
+
+    def run(settings):
+        requests = [EditRequest(s, 0, settings) for s in samples]
+        results = [r for i in range(0, len(requests), 8) for r in model.edit(requests[i:i + 8])]
+        return [r.image for r in results], [r.expressive for r in results]
+
+    print(f"{len(samples)} single-operation global edits of synth-referring (seed 0), whole-image l1,"
+          f" protocol / unguided: identity {l1([s.source for s in samples]):.3f}")
+    rows = [("own instruction", None)]
+    if hasattr(model, "guide"):
+        rows.append(("ground-truth expressive instruction, teacher-forced", lambda s: s.expressive))
+    for label, expressive_of in rows:
+        model.__dict__.setdefault("_derived", {}).clear()
+        if expressive_of:
+            teacher_force(model, samples, expressive_of)
+        (guided, derived), (plain, _) = run(protocol), run(unguided)
+        match = ("" if derived[0] is None or expressive_of else
+                 f" (derived = ground truth for {np.mean([d == s.expressive for d, s in zip(derived, samples)]):.0%})")
+        print(f"  {label}: {l1(guided):.3f} / {l1(plain):.3f}{match}")
+    model.__dict__.setdefault("_derived", {}).clear()
 
 
 def main() -> None:
@@ -111,6 +158,7 @@ def main() -> None:
     model = MODELS.get(a.model)(**({"checkpoint": a.checkpoint} if a.checkpoint else {}))
     terminal_regression(model, a.variant, a.n)
     response(model)
+    global_edit_l1(model)
 
 
 if __name__ == "__main__":
