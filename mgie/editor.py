@@ -169,19 +169,28 @@ class MLLMGuidedEditor(BaseEditModel):
     def weights_sha256(self) -> str | None:
         return self._weights
 
+    @property
+    def derived_cache(self) -> dict:
+        """derivation_key(sample) -> Derived, filled by ``derive`` (a probe may pre-fill it)."""
+        return self.__dict__.setdefault("_derived", {})
+
+    def derivation_key(self, sample) -> tuple[str, str]:
+        """What a derivation depends on: the instruction, and for an MLLM the source's pixels."""
+        import hashlib
+
+        return (sample.instruction,
+                hashlib.sha256(sample.source.tobytes()).hexdigest() if self.multimodal else "")
+
     def derive(self, sample) -> Derived:
         """The greedy expressive instruction and [IMG] states of ``sample``, which do not depend
         on the seed: derived once per (instruction, image), the MLLM at batch 1 (bitwise batch
         invariance), and reused by the other seeds."""
-        import hashlib
-
-        source = sample.source
-        key = (sample.instruction, hashlib.sha256(source.tobytes()).hexdigest() if self.multimodal else "")
-        cache = self.__dict__.setdefault("_derived", {})
+        key = self.derivation_key(sample)
+        cache = self.derived_cache
         if key not in cache:
             if len(cache) > 4096:  # a bound, not an LRU: a run revisits samples seed by seed
                 cache.clear()
-            pv = pixel_values([source]).to(self.device) if self.multimodal else None
+            pv = pixel_values([sample.source]).to(self.device) if self.multimodal else None
             cache[key] = self.guide.derive(sample.instruction, pv)
         return cache[key]
 

@@ -22,8 +22,6 @@ MODEL is ``instruct-pix2pix``, ``lgie`` or ``mgie`` (tiny presets). Three measur
 """
 import argparse
 import dataclasses
-import hashlib
-
 import numpy as np
 import torch
 
@@ -99,18 +97,19 @@ def teacher_force(model, samples, expressive_of) -> None:
     from mgie.core import Derived
     from mgie.editor import pixel_values
 
-    cache = model.__dict__.setdefault("_derived", {})
     for s in samples:
         e = expressive_of(s)
         hidden = model.guide.instruction_loss([s.instruction], [e],
                                               pixel_values([s.source]) if model.multimodal else None)[1]
-        key = hashlib.sha256(s.source.tobytes()).hexdigest() if model.multimodal else ""
-        cache[(s.instruction, key)] = Derived(e, hidden)
+        model.derived_cache[model.derivation_key(s)] = Derived(e, hidden)
 
 
 def global_edit_l1(model) -> None:
     from benchmark.api import EditRequest
     from benchmark.datasets.synth import load_referring
+    from benchmark.files import to_rgb_image
+    from benchmark.metrics.base import aligned_pair
+    from benchmark.metrics.l1 import l1_distance
     from benchmark.tasks import get_task
 
     samples = [s for s in load_referring("test")
@@ -118,9 +117,8 @@ def global_edit_l1(model) -> None:
     protocol = dict(get_task("synth-referring").settings)
     unguided = protocol | {"image_guidance_scale": 1.0, "text_guidance_scale": 1.0}
 
-    def l1(images):
-        return float(np.mean([np.abs(np.asarray(im, np.float32) / (255 if np.asarray(im).dtype == np.uint8 else 1)
-                                     - np.asarray(s.target, np.float32) / 255).mean()
+    def l1(images):  # the metric suite's l1 on the 8-bit image the runner would store
+        return float(np.mean([float(l1_distance(*aligned_pair(to_rgb_image(im), s.target))[0])
                               for im, s in zip(images, samples)]))
 
     def run(settings):
@@ -134,14 +132,13 @@ def global_edit_l1(model) -> None:
     if hasattr(model, "guide"):
         rows.append(("ground-truth expressive instruction, teacher-forced", lambda s: s.expressive))
     for label, expressive_of in rows:
-        model.__dict__.setdefault("_derived", {}).clear()
-        if expressive_of:
+        if expressive_of:  # an MLLM model: derive from scratch unless teacher-forced
+            model.derived_cache.clear()
             teacher_force(model, samples, expressive_of)
         (guided, derived), (plain, _) = run(protocol), run(unguided)
         match = ("" if derived[0] is None or expressive_of else
                  f" (derived = ground truth for {np.mean([d == s.expressive for d, s in zip(derived, samples)]):.0%})")
         print(f"  {label}: {l1(guided):.3f} / {l1(plain):.3f}{match}")
-    model.__dict__.setdefault("_derived", {}).clear()
 
 
 def main() -> None:
