@@ -105,3 +105,33 @@ def test_weights_download_and_list(no_caches, capsys):
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "lpips-alex-v0.1    present" in out and "clip-vit-b-32      missing" in out
+
+
+def test_cpu_batch_size_only_on_cpu():
+    from benchmark.metrics.backbones.base import Backbone
+
+    class Small(Backbone):
+        cpu_batch_size = 4
+
+    assert Small("cpu").batch_size == 4
+    assert Small("cuda").batch_size == Backbone.batch_size == 32  # device objects need no GPU
+    assert Backbone("cpu").batch_size == 32  # no CPU figure: the default stands
+
+
+def test_feature_values_do_not_depend_on_the_cpu_batch():
+    """Features computed in CPU batches of 4 equal those of one batch of 9 (float32 rounding)."""
+    import numpy as np
+    from PIL import Image
+
+    from benchmark.metrics.backbones.standard import random_backbone
+    from benchmark.metrics.features import FeatureCache
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(9)]
+    b = random_backbone("dino-vits16", seed=0)
+    assert b.batch_size == 4
+    small = FeatureCache().image_features(b, "dino", images)
+    b.batch_size = 9
+    whole = FeatureCache().image_features(b, "dino", images)
+    for x, y in zip(small, whole):
+        assert torch.allclose(x, y, rtol=1e-5, atol=1e-6)
