@@ -19,6 +19,10 @@ MODEL is ``instruct-pix2pix``, ``lgie`` or ``mgie`` (tiny presets). Three measur
    synth-referring's test split (brightness, contrast, white balance, saturation; seed 0), at the
    task's guidance and unguided; for MLLM models also with the ground-truth expressive
    instruction teacher-forced, and the share of samples whose derived one matches it.
+4. *Conditional instructions* (MLLM models): on the first 200 conditional instructions ("if the
+   picture lacks contrast, increase it ...; otherwise ...") of the variant's training split, how
+   often the derived expressive instruction is the ground truth, per operation. The direction of
+   such an edit depends on the picture, so only a model that sees it can beat a blind guess.
 """
 import argparse
 import dataclasses
@@ -141,6 +145,25 @@ def global_edit_l1(model) -> None:
         print(f"  {label}: {l1(guided):.3f} / {l1(plain):.3f}{match}")
 
 
+def conditional_directions(model, variant: str, n: int = 200) -> None:
+    from collections import Counter
+
+    from benchmark.datasets import synth
+
+    samples, index = [], 0
+    while len(samples) < n and index < synth.SPLITS["train"]:
+        samples += [s for s in synth.generate(variant, "train", index) if "otherwise" in s.instruction]
+        index += 1
+    right, total = Counter(), Counter()
+    for s in samples[:n]:
+        words = s.expressive.split()  # "increase the contrast by 30%", "warm the white balance: ..."
+        op = words[2] if words[0] in ("increase", "decrease") else words[0]
+        total[op] += 1
+        right[op] += model.derive(s).expressive == s.expressive
+    print(f"first {sum(total.values())} conditional instructions of {variant} train, derived = "
+          "ground truth: " + ", ".join(f"{op} {right[op]}/{total[op]}" for op in sorted(total)))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=("instruct-pix2pix", "lgie", "mgie"))
@@ -156,6 +179,8 @@ def main() -> None:
     terminal_regression(model, a.variant, a.n)
     response(model)
     global_edit_l1(model)
+    if hasattr(model, "guide"):
+        conditional_directions(model, a.variant)
 
 
 if __name__ == "__main__":
