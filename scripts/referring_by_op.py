@@ -37,6 +37,8 @@ for path in a.results:
     if r["task"]["name"] != "synth-referring":
         raise SystemExit(f"{path}: task {r['task']['name']}, expected synth-referring")
     m = r["model"]
+    if m["name"] == "identity":  # already a column, computed from the sources (it stores nothing)
+        continue
     name = m["name"] + (f" ({m['variant']})" if m.get("variant") else "")
     if name in stores:  # the same model with other weights: name them by their sha256
         name += f" [{(m.get('weights_sha256') or 'no weights')[:8]}]"
