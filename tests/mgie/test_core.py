@@ -123,8 +123,18 @@ def test_freeze_keeps_only_embeddings_head_and_edit_head_trainable(guide):
     assert frozen and all("embed_tokens" not in n and "lm_head" not in n for n in frozen)
 
 
-def test_mgie_training_smoke_and_adapter(tmp_path):
+def test_mgie_training_smoke_and_adapter(tmp_path, monkeypatch):
     """A few steps of both stages on a random InstructPix2Pix-tiny base, then edits."""
+    import diffusers.optimization
+
+    schedules = []
+    real = diffusers.optimization.get_scheduler
+
+    def spy(name, optimizer, **kw):  # the joint stage's schedule, as ml-mgie's training command
+        schedules.append((name, optimizer, kw))
+        return real(name, optimizer, **kw)
+
+    monkeypatch.setattr(diffusers.optimization, "get_scheduler", spy)
     from baselines.instruct_pix2pix import build_tiny_components
     from benchmark.api import EditRequest
     from benchmark.datasets import synth
@@ -146,6 +156,10 @@ def test_mgie_training_smoke_and_adapter(tmp_path):
                    base_checkpoint=str(base), command="test")
     assert [(h["stage"], h["step"]) for h in m["loss_history"]] == [
         ("pretrain", 2), ("pretrain", 3), ("mgie", 2), ("mgie", 3)]
+    (name, opt, kw), = schedules
+    assert name == "cosine" and kw == {"num_warmup_steps": 0, "num_training_steps": 3}
+    assert all(g["weight_decay"] == 0.0 for g in opt.param_groups)
+    assert all(g["lr"] == pytest.approx(0.0, abs=1e-12) for g in opt.param_groups)  # annealed
     last = m["loss_history"][-1]
     assert m["final_loss"] == pytest.approx(last["loss_ins"] + 0.5 * last["loss_edit"])
     assert set(json.loads((out / "manifest.json").read_text())["files"]) == {
