@@ -135,6 +135,17 @@ def test_mgie_training_smoke_and_adapter(tmp_path, monkeypatch):
         return real(name, optimizer, **kw)
 
     monkeypatch.setattr(diffusers.optimization, "get_scheduler", spy)
+    import mgie.editor
+
+    towers = []
+    real_stage0 = mgie.editor._pretrain_vision_tower
+
+    def stage0(guide, *args):  # the vision tower before and after its CLIP pretraining
+        towers.append({k: v.clone() for k, v in guide.lm.model.vision_tower.state_dict().items()})
+        yield from real_stage0(guide, *args)
+        towers.append({k: v.clone() for k, v in guide.lm.model.vision_tower.state_dict().items()})
+
+    monkeypatch.setattr(mgie.editor, "_pretrain_vision_tower", stage0)
     from baselines.instruct_pix2pix import build_tiny_components
     from benchmark.api import EditRequest
     from benchmark.datasets import synth
@@ -153,9 +164,11 @@ def test_mgie_training_smoke_and_adapter(tmp_path, monkeypatch):
     # 3 steps per stage, logged every 2: the last step of each stage is logged too, so a run
     # shorter than its logging window still records a final loss (it used to write NaN and fail)
     m = MGIE.train(output_dir=str(out), steps=3, pretrain_steps=3, batch_size=2, log_every=2,
-                   base_checkpoint=str(base), command="test")
+                   base_checkpoint=str(base), command="test",
+                   recipe_overrides={"vision_pretrain_steps": 2, "vision_pretrain_batch_size": 4})
     assert [(h["stage"], h["step"]) for h in m["loss_history"]] == [
-        ("pretrain", 2), ("pretrain", 3), ("mgie", 2), ("mgie", 3)]
+        ("vision", 2), ("pretrain", 2), ("pretrain", 3), ("mgie", 2), ("mgie", 3)]
+    assert m["loss_history"][0]["loss_clip"] > 0
     (name, opt, kw), = schedules
     assert name == "cosine" and kw == {"num_warmup_steps": 0, "num_training_steps": 3}
     assert all(g["weight_decay"] == 0.0 for g in opt.param_groups)
@@ -165,6 +178,11 @@ def test_mgie_training_smoke_and_adapter(tmp_path, monkeypatch):
     assert set(json.loads((out / "manifest.json").read_text())["files"]) == {
         "unet.safetensors", "guide.safetensors", "tokenizer.json"}
     model = MGIE(checkpoint=str(out))
+    # stage 0 trained the tower; stages 1 and 2 kept it frozen (the checkpoint stores float16)
+    before, after = towers
+    assert any(not torch.equal(before[k], after[k]) for k in after)
+    shipped = model.guide.lm.model.vision_tower.state_dict()
+    assert all(torch.equal(shipped[k], after[k].half().float()) for k in after)
     samples = synth.load("evr", "test", limit=2)
     reqs = [EditRequest(s, 0, {"steps": 2}) for s in samples]
     res = model.edit(reqs)
@@ -179,6 +197,13 @@ def test_mgie_training_smoke_and_adapter(tmp_path, monkeypatch):
     other = model.edit([EditRequest(samples[0], 1, {"steps": 2})])[0]
     assert calls == [] and other.expressive == res[0].expressive
     assert not np.array_equal(other.image, res[0].image)
+
+
+def test_lgie_has_no_vision_recipe():
+    from baselines.lgie import LGIE
+
+    with pytest.raises(ValueError, match="unknown recipe key.*vision_pretrain_steps"):
+        LGIE.train(recipe_overrides={"vision_pretrain_steps": 10})
 
 
 def test_final_loss_follows_the_recipe():
