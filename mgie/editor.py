@@ -3,8 +3,8 @@ diffusion editing core. LGIE (text-only LLM) and MGIE (LLaVA) are presets of thi
 their adapter files only say which LM they use.
 
 Tiny presets (in-code configs, trained on the synth train split):
-0. *Vision pretraining* (MGIE, optional, off in the shipped recipe; LLaVA's vision tower is
-   OpenAI's CLIP ViT, kept frozen): the tiny tower is trained as the image encoder of a tiny CLIP
+0. *Vision pretraining* (MGIE, ``vision_pretrain_steps``; the shipped MGIE-tiny ran it; LLaVA's
+   vision tower is OpenAI's CLIP ViT, kept frozen): the tiny tower is trained as the image encoder of a tiny CLIP
    on synth (picture, caption) pairs, then frozen.
 1. *LM pretraining* (stands in for LLaMA/LLaVA pretraining, which a tiny random model lacks):
    all LM weights (and, for LLaVA, the vision tower unless stage 0 ran, and the projector) learn
@@ -61,10 +61,11 @@ TINY_RECIPE = {"pretrain_steps": 1500, "pretrain_lr": 2e-3, "steps": 1000, "batc
                # MGIE only, stage 0: LLaVA's vision tower is a CLIP image encoder, pretrained
                # contrastively and kept frozen. With N > 0 steps the tiny tower is likewise trained
                # first, as the image half of a tiny CLIP on synth (source picture, input caption)
-               # pairs, then frozen. 0 (the shipped recipe): the tower trains from scratch with the
-               # LM in stage 1. 1,500 steps gave a tower that encodes contrast (R² 0.77 against
-               # 0.23) but an MGIE-tiny that still misjudges "if the picture lacks contrast" and
-               # scored lower on cvs, synth-ma5k and synth-complex (README, "The vision tower").
+               # pairs, then frozen. 0: the tower trains from scratch with the LM in stage 1 (LGIE
+               # has no tower). The shipped MGIE-tiny was trained with 1,500 steps here and
+               # pretrain_steps=3000 (its manifest's command); with the 1,500 pretraining steps
+               # alone the frozen tower encoded contrast but the LM did not use it (README, "The
+               # vision tower").
                "vision_pretrain_steps": 0, "vision_pretrain_batch_size": 64,
                "vision_pretrain_lr": 1e-3,
                # "bf16": autocast, as in InstructPix2Pix-tiny's recipe (weights stay float32)

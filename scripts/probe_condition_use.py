@@ -27,6 +27,12 @@ MODEL is ``instruct-pix2pix``, ``lgie`` or ``mgie`` (tiny presets). Three measur
    mean-pooled last-layer patch features (and from the projector's output) to the four picture
    statistics the conditional instructions judge (mean luma, chroma, luma std = contrast,
    red minus blue), on the sources of the variant's first training samples (900 fit, 300 held out).
+6. *Whether the LM's decision position knows the answer* (MGIE): for 400 conditional contrast and
+   400 conditional brightness instructions of the variant's training split, held-out accuracy of
+   a ridge classifier (300 fit, 100 held out) from each layer's hidden state at the last prompt
+   position, the one whose output is "increase" or "decrease", to the right direction. High
+   accuracy with a wrong greedy answer (measurement 4) means the LM computes the picture's
+   statistic but does not gate its answer on it.
 """
 import argparse
 import dataclasses
@@ -198,6 +204,34 @@ def tower_statistics(model, variant: str, n: int = 1200) -> None:
             f"{c.stat.__name__.removeprefix('_stat_')} {v:.2f}" for c, v in zip(CONDITIONALS.values(), r2)))
 
 
+@torch.no_grad()
+def decision_readout(model, variant: str, n: int = 400) -> None:
+    from benchmark.datasets import synth
+    from mgie.editor import pixel_values
+
+    guide = model.guide
+    for op in ("contrast", "brightness"):
+        states, labels, index = [], [], 0
+        while len(states) < n and index < synth.SPLITS["train"]:
+            for s in synth.generate(variant, "train", index):
+                if "otherwise" in s.instruction and op in s.expressive and len(states) < n:
+                    ids = torch.tensor([guide.prompt_ids(s.instruction)])
+                    out = guide._forward(ids, torch.ones_like(ids), pixel_values([s.source]))
+                    states.append(torch.stack([h[0, -1] for h in out.hidden_states]).double().numpy())
+                    labels.append(1.0 if s.expressive.startswith("increase") else -1.0)
+            index += 1
+        x, y = np.stack(states), np.array(labels)
+        fit = len(y) * 3 // 4
+        accs = []
+        for layer in range(x.shape[1]):
+            z = x[:, layer]
+            z = np.hstack([(z - z[:fit].mean(0)) / (z[:fit].std(0) + 1e-8), np.ones((len(y), 1))])
+            w = np.linalg.solve(z[:fit].T @ z[:fit] + 1e-2 * fit * np.eye(z.shape[1]), z[:fit].T @ y[:fit])
+            accs.append(np.mean(np.sign(z[fit:] @ w) == y[fit:]))
+        print(f"conditional {op}, decision position, held-out accuracy by layer (embeddings first): "
+              + " ".join(f"{a:.2f}" for a in accs) + f" (majority {max(np.mean(y[fit:] > 0), np.mean(y[fit:] < 0)):.2f})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=("instruct-pix2pix", "lgie", "mgie"))
@@ -217,6 +251,7 @@ def main() -> None:
         conditional_directions(model, a.variant)
     if getattr(model, "multimodal", False):
         tower_statistics(model, a.variant)
+        decision_readout(model, a.variant)
 
 
 if __name__ == "__main__":
