@@ -4,8 +4,8 @@ their adapter files only say which LM they use.
 
 Tiny presets (in-code configs, trained on the synth train split):
 0. *Vision pretraining* (MGIE, ``vision_pretrain_steps``; the shipped MGIE-tiny ran it; LLaVA's
-   vision tower is OpenAI's CLIP ViT, kept frozen): the tiny tower is trained as the image encoder of a tiny CLIP
-   on synth (picture, caption) pairs, then frozen.
+   vision tower is OpenAI's CLIP ViT, kept frozen): the tiny tower is trained as the image
+   encoder of a tiny CLIP on synth (picture, caption) pairs, then frozen.
 1. *LM pretraining* (stands in for LLaMA/LLaVA pretraining, which a tiny random model lacks):
    all LM weights (and, for LLaVA, the vision tower unless stage 0 ran, and the projector) learn
    L_ins on synth

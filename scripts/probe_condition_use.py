@@ -174,6 +174,15 @@ def conditional_directions(model, variant: str, n: int = 200) -> None:
           "ground truth: " + ", ".join(f"{op} {right[op]}/{total[op]}" for op in sorted(total)))
 
 
+def _ridge_held_out(x: np.ndarray, y: np.ndarray, fit: int) -> np.ndarray:
+    """Predictions for rows ``fit:`` of a ridge regression (features standardised on rows
+    ``:fit``, a bias column, penalty 0.01 per fitted row) fitted on rows ``:fit``."""
+    x = np.hstack([(x - x[:fit].mean(0)) / (x[:fit].std(0) + 1e-8), np.ones((len(x), 1))])
+    a = x[:fit]
+    w = np.linalg.solve(a.T @ a + 1e-2 * fit * np.eye(a.shape[1]), a.T @ y[:fit])
+    return x[fit:] @ w
+
+
 @torch.no_grad()
 def tower_statistics(model, variant: str, n: int = 1200) -> None:
     from benchmark.datasets import synth
@@ -195,11 +204,8 @@ def tower_statistics(model, variant: str, n: int = 1200) -> None:
         proj.append(lm.model.multi_modal_projector(last).mean(1))
     fit = n * 3 // 4
     for label, feats in (("tower", tower), ("projector", proj)):
-        x = torch.cat(feats).double().numpy()
-        x = np.hstack([(x - x[:fit].mean(0)) / (x[:fit].std(0) + 1e-8), np.ones((n, 1))])
-        a = x[:fit]
-        w = np.linalg.solve(a.T @ a + 1e-2 * fit * np.eye(a.shape[1]), a.T @ stats[:fit])
-        r2 = 1 - ((x[fit:] @ w - stats[fit:]) ** 2).mean(0) / stats[fit:].var(0)
+        pred = _ridge_held_out(torch.cat(feats).double().numpy(), stats, fit)
+        r2 = 1 - ((pred - stats[fit:]) ** 2).mean(0) / stats[fit:].var(0)
         print(f"{label} features, held-out R² of " + ", ".join(
             f"{c.stat.__name__.removeprefix('_stat_')} {v:.2f}" for c, v in zip(CONDITIONALS.values(), r2)))
 
@@ -224,10 +230,7 @@ def decision_readout(model, variant: str, n: int = 400) -> None:
         fit = len(y) * 3 // 4
         accs = []
         for layer in range(x.shape[1]):
-            z = x[:, layer]
-            z = np.hstack([(z - z[:fit].mean(0)) / (z[:fit].std(0) + 1e-8), np.ones((len(y), 1))])
-            w = np.linalg.solve(z[:fit].T @ z[:fit] + 1e-2 * fit * np.eye(z.shape[1]), z[:fit].T @ y[:fit])
-            accs.append(np.mean(np.sign(z[fit:] @ w) == y[fit:]))
+            accs.append(np.mean(np.sign(_ridge_held_out(x[:, layer], y, fit)) == y[fit:]))
         print(f"conditional {op}, decision position, held-out accuracy by layer (embeddings first): "
               + " ".join(f"{a:.2f}" for a in accs) + f" (majority {max(np.mean(y[fit:] > 0), np.mean(y[fit:] < 0)):.2f})")
 
