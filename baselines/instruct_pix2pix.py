@@ -61,7 +61,7 @@ TINY = {
     # legacy naming: in UNet2DConditionModel `attention_head_dim` is the number of heads. On the
     # validation probes the smaller UNet edits as well, but keeps unmasked pixels less well at
     # αX = 7.5 until trained longer (l1_out_mask 0.063 / 0.050 / 0.043 at 2,000 / 3,000 / 4,000
-    # steps vs 0.032), hence the recipe's 4,000 steps (README, "InstructPix2Pix-tiny").
+    # steps vs 0.032), hence the recipe's 4,000 steps (docs/tiny-models.md, "A smaller UNet").
     "unet": dict(sample_size=16, block_out_channels=(32, 64),
                  down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                  up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), mid_block_type=None,
@@ -101,7 +101,7 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                # plain attention processor a step runs 2.86 vs 2.19 steps/s on the 2-core CPU (native
                # bf16: AMX). Not the default: a bf16 run of 3,000 steps (1,048 s) scored better on
                # four synth tasks but worse on synth-magicbrush (l1_in_mask 0.2908 vs 0.2868,
-               # l1_out_mask 0.0385 vs 0.0318), and the MGIE-tiny trained on it regressed (README).
+               # l1_out_mask 0.0385 vs 0.0318), and the MGIE-tiny trained on it regressed (docs/tiny-models.md, bf16 training probe).
                "mixed_precision": "no",
                # loss weight of the samples whose image was dropped (InstructPix2Pix: 1);
                # benchmark.diffusion.training.diffusion_loss says why it is a knob
@@ -350,7 +350,7 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     scale, then trains UNet + text encoder on synth (accelerate; CPU or GPU). Tiny with
     ``base_checkpoint``: fine-tunes that checkpoint (its tokenizer, weights and latent scale)
     instead, e.g. to give InstructPix2Pix-tiny the UNet steps MGIE's joint stage adds on top of
-    it (README, LGIE-tiny and MGIE-tiny: the control row)."""
+    it (docs/tiny-models.md, LGIE-tiny and MGIE-tiny: the control row)."""
     if preset == "sd15":
         return train_sd15(output_dir=output_dir, steps=steps, batch_size=batch_size,
                           learning_rate=learning_rate, seed=seed, device=device, resume=resume,

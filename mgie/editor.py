@@ -55,8 +55,8 @@ TINY_RECIPE = {"pretrain_steps": 1500, "pretrain_lr": 2e-3, "steps": 1000, "batc
                # [IMG] tokens; False is the paper's order: the pretrained (M)LLM never saw them,
                # they are added for MGIE training with only embeddings and LM head trainable.
                # True (the shipped checkpoints' recipe): False at 3,000 joint steps scored
-               # synth-referring cvs 0.7375 against the shipped 0.7551 (README, "Why MGIE-tiny
-               # loses on global edits").
+               # synth-referring cvs 0.7375 against the then shipped 0.7551 (docs/tiny-models.md,
+               # "language-only pretraining").
                "pretrain_img_tokens": True,
                # MGIE only, stage 0: LLaVA's vision tower is a CLIP image encoder, pretrained
                # contrastively and kept frozen. With N > 0 steps the tiny tower is likewise trained
@@ -64,8 +64,8 @@ TINY_RECIPE = {"pretrain_steps": 1500, "pretrain_lr": 2e-3, "steps": 1000, "batc
                # pairs, then frozen. 0: the tower trains from scratch with the LM in stage 1 (LGIE
                # has no tower). The shipped MGIE-tiny was trained with 1,500 steps here and
                # pretrain_steps=3000 (its manifest's command); with the 1,500 pretraining steps
-               # alone the frozen tower encoded contrast but the LM did not use it (README, "The
-               # vision tower").
+               # alone the frozen tower encoded contrast but the LM did not use it
+               # (docs/tiny-models.md, "The vision tower").
                "vision_pretrain_steps": 0, "vision_pretrain_batch_size": 64,
                "vision_pretrain_lr": 1e-3,
                # "bf16": autocast, as in InstructPix2Pix-tiny's recipe (weights stay float32)

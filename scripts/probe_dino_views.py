@@ -17,7 +17,7 @@ teacher sees only the two ``--views`` views, as DINO's teacher sees only global 
 DINO's (the loop of ``train.train_dino``), SimCLR's InfoNCE on the head's bottleneck, or, as the
 ceiling, cross-entropy on the object's kind (labels). Every 100 steps
 it prints the teacher's entropy and the weighted 20-NN shape accuracy both in the view domain and
-on the bar's scenes (1x, own background). The README's synth-dino "easiest form" figures come from it;
+on the bar's scenes (1x, own background). docs/synth-backbones.md's "easiest form" figures come from it;
 the shipped synth-dino (``train.train_dino``) is its zoomed-teacher edge-map run.
 """
 import argparse

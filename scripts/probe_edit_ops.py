@@ -10,7 +10,7 @@ the model's mean l1 (inside the edit mask where the sample has one) over identit
 "no better than returning the source"; the model's l1 outside the mask is printed too.
 ``--expressive`` feeds the generator's ground-truth expressive instruction in place of the plain
 one. ``--sampling-steps 1`` scores the model's one-step x0 prediction from pure noise (t = 999),
-the regression the sampler starts from. CKPT defaults to the shipped checkpoint; the README's
+the regression the sampler starts from. CKPT defaults to the shipped checkpoint; docs/tiny-models.md's
 probe tables were scored with this script (some rows by a scratch copy of it).
 """
 import argparse

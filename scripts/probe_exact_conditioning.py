@@ -8,7 +8,7 @@ expressive instruction of synth-magicbrush ``add`` edits. Trained on the x0 regr
 noise (t = 999, where sampling starts; ``--diffusion``: uniform timesteps), with InstructPix2Pix's
 conditioning dropout when ``--dropout`` is given (null condition: zeros). Every
 ``--eval-every`` steps it prints the one-step x0 prediction's l1 inside the edit mask on 64
-validation ``add`` edits, over identity's (the README's "exact conditioning" rows).
+validation ``add`` edits, over identity's (docs/tiny-models.md's "exact conditioning" rows).
 """
 import argparse
 import json

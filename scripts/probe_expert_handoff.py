@@ -5,7 +5,7 @@
 FIRST drives the first ``k`` of the protocol's 20 sampling steps (from t = 999), REST the others,
 each with its own text encoder, as an ensemble of expert denoisers would (eDiff-I, Balaji et al.
 2022). Prints l1 (inside the edit mask where there is one) over identity's on the samples
-``scripts/probe_edit_ops.py`` picks, seed 0, unguided and at protocol guidance. The README's
+``scripts/probe_edit_ops.py`` picks, seed 0, unguided and at protocol guidance. docs/tiny-models.md's
 "later steps undo a good first step" figures come from it.
 """
 import argparse

@@ -8,7 +8,7 @@ process only, the data narrowed: ``--variants`` keeps those synth variants, ``--
 of one operation (as ``scripts/probe_edit_ops.py`` prints it), ``--sessions N`` reuses the first N
 training sessions (a memorisation test), ``--expressive`` trains on the generator's ground-truth
 expressive instructions; ``--tiny`` patches the preset config (``TINY``). Score the result with
-``scripts/probe_edit_ops.py OUT``. The README's probe tables come from these two scripts (its first rows from a scratch copy).
+``scripts/probe_edit_ops.py OUT``. docs/tiny-models.md's probe tables come from these two scripts (its first rows from a scratch copy).
 """
 import argparse
 import dataclasses

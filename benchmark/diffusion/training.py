@@ -64,7 +64,7 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
     ``dropped_image_weight`` (1 = InstructPix2Pix's plain MSE) scales the loss of the samples whose
     image was dropped. Why it exists: a model trained from scratch has no text-to-image prior, so
     those samples ask it to draw a whole scene from an edit instruction; their loss near pure
-    noise is irreducible and dwarfs an edit's (README, "What stops the edit from being learnt").
+    noise is irreducible and dwarfs an edit's (docs/tiny-models.md, "What stops the edit from being learnt").
     """
     latents = vae.encode(target).latent_dist.sample(generator=generator) * vae.config.scaling_factor
     image_latents = vae.encode(source).latent_dist.mode()

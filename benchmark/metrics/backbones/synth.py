@@ -159,7 +159,7 @@ def edge_map(x: torch.Tensor) -> torch.Tensor:
     and repeated on three channels: outlines survive, colours and which side is darker do not.
 
     synth-dino's front end. Fed colours, DINO's self-distillation never leaves the random features
-    on synth scenes, where colour dominates (README, synth-dino); this is DINO's own grayscale and
+    on synth scenes, where colour dominates (docs/synth-backbones.md); this is DINO's own grayscale and
     colour-jitter augmentation taken to its limit. Zero padding: the image's frame is an edge
     against mid-grey (0 after normalisation) unless the border is mid-grey."""
     kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=x.dtype, device=x.device)
