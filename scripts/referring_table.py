@@ -24,14 +24,11 @@ p = argparse.ArgumentParser()
 p.add_argument("results", nargs="+")
 p.add_argument("--vs", default="instruct-pix2pix")
 a = p.parse_args()
-results = []
+runs = collections.defaultdict(dict)  # model name -> {weights sha256: result}
 for path in a.results:
     r = json.loads(Path(path).read_text())
     if r["task"]["name"] != "synth-referring":
         raise SystemExit(f"{path}: task {r['task']['name']}, expected synth-referring")
-    results.append(r)
-runs = collections.defaultdict(dict)  # model name -> {weights sha256: result}
-for r in results:
     runs[r["model"]["name"]][r["model"]["weights_sha256"]] = r
 rows = {}  # label -> result
 for name, by_weights in runs.items():
