@@ -106,6 +106,9 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                # loss weight of the samples whose image was dropped (InstructPix2Pix: 1);
                # benchmark.diffusion.training.diffusion_loss says why it is a knob
                "dropped_image_weight": 1.0,
+               # extra share of samples whose instruction alone is dropped, on top of the 5/5/5
+               # (0 = InstructPix2Pix's scheme); benchmark.diffusion.training.conditioning_dropout
+               "extra_text_dropout": 0.0,
                # diffusers' get_scheduler name; "constant" (with warmup_steps=0) matches MGIE's
                # joint stage (fixed lr 1e-4), for fine-tuning a trained checkpoint (--base-checkpoint)
                "lr_schedule": "cosine"}
@@ -445,7 +448,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
             null = text_encoder(null_ids)[0]
             loss = diffusion_loss(unet, vae, noise_scheduler, src, tgt, cond, null, gen,
                                   recipe["conditioning_dropout"], t_weights,
-                                  dropped_image_weight=recipe["dropped_image_weight"])
+                                  dropped_image_weight=recipe["dropped_image_weight"],
+                                  extra_text_dropout=recipe["extra_text_dropout"])
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(params, 1.0)
         optimizer.step()

@@ -10,7 +10,8 @@ et al. 2023, section 3.2):
   scheduler's prediction target (ε, v or x0);
 - conditioning dropout with probability p = 0.05 each: one uniform draw r per sample;
   r < 2p drops the instruction (replaced by the null condition), p <= r < 3p drops the image
-  (zeroed latents) — so 5% text only, 5% both, 5% image only, as the paper says.
+  (zeroed latents) — so 5% text only, 5% both, 5% image only, as the paper says. An optional
+  extra share q of text-only drops takes 3p <= r < 3p + q (q = 0 is the paper's scheme, same draws).
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ import torch.nn.functional as F
 
 def conditioning_dropout(cond: torch.Tensor, null_cond: torch.Tensor, image_latents: torch.Tensor,
                          generator: torch.Generator | None, p: float = 0.05,
-                         return_dropped_image: bool = False):
+                         return_dropped_image: bool = False, extra_text_p: float = 0.0):
     """Apply InstructPix2Pix's conditioning dropout; returns (cond, image_latents), plus the
-    per-sample boolean "image dropped" mask when ``return_dropped_image``."""
+    per-sample boolean "image dropped" mask when ``return_dropped_image``. ``extra_text_p`` drops
+    the instruction alone in that many more samples (they train the s(z, v, ∅) branch that eq. 5's
+    αX guidance extrapolates from)."""
     bsz = cond.shape[0]
+    if not 0 <= 3 * p + extra_text_p <= 1:
+        raise ValueError(f"dropout shares must sum to at most 1 (p={p}, extra_text_p={extra_text_p})")
     r = torch.rand(bsz, generator=generator, device="cpu").to(cond.device)
-    drop_text = (r < 2 * p).view(bsz, 1, 1)
+    drop_text = ((r < 2 * p) | ((r >= 3 * p) & (r < 3 * p + extra_text_p))).view(bsz, 1, 1)
     cond = torch.where(drop_text, null_cond.expand_as(cond).to(cond.dtype), cond)
     dropped_image = (r >= p) & (r < 3 * p)
     keep_image = 1.0 - dropped_image.to(image_latents.dtype)
@@ -57,7 +62,7 @@ def timestep_bias_weights(num_timesteps: int, strategy: str = "none", multiplier
 def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: torch.Tensor,
                    cond: torch.Tensor, null_cond: torch.Tensor, generator: torch.Generator | None,
                    dropout_p: float = 0.05, timestep_weights: torch.Tensor | None = None,
-                   dropped_image_weight: float = 1.0) -> torch.Tensor:
+                   dropped_image_weight: float = 1.0, extra_text_dropout: float = 0.0) -> torch.Tensor:
     """One InstructPix2Pix loss on a batch (images B x 3 x H x W in [-1, 1]); timesteps uniform, or
     drawn from ``timestep_weights`` (see ``timestep_bias_weights``).
 
@@ -78,7 +83,8 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
     timesteps = timesteps.to(latents.device)
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
     cond, image_latents, dropped_image = conditioning_dropout(
-        cond, null_cond, image_latents, generator, dropout_p, return_dropped_image=True)
+        cond, null_cond, image_latents, generator, dropout_p, return_dropped_image=True,
+        extra_text_p=extra_text_dropout)
     pred = unet(torch.cat([noisy, image_latents], dim=1), timesteps,
                 encoder_hidden_states=cond, return_dict=False)[0]
     kind = noise_scheduler.config.prediction_type

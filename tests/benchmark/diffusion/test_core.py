@@ -64,6 +64,19 @@ def test_conditioning_dropout_rates():
         assert abs(float(frac) - want) < 0.01
 
 
+def test_extra_text_dropout_adds_text_only_drops_and_keeps_the_papers_draws():
+    n = 20000
+    cond, img, null = torch.ones(n, 1, 1), torch.ones(n, 1, 1, 1), torch.zeros(1, 1, 1)
+    c0, i0 = conditioning_dropout(cond, null, img, torch.Generator().manual_seed(0))
+    c, i = conditioning_dropout(cond, null, img, torch.Generator().manual_seed(0), extra_text_p=0.15)
+    assert torch.equal(i, i0)  # image drops untouched
+    assert bool((c <= c0).all())  # every paper drop kept, new ones only added
+    text_only = (c.flatten() == 0) & (i.flatten() != 0)
+    assert abs(float(text_only.float().mean()) - 0.20) < 0.01
+    with pytest.raises(ValueError, match="at most 1"):
+        conditioning_dropout(cond, null, img, None, p=0.3, extra_text_p=0.2)
+
+
 def test_dropped_image_weight_scales_only_the_image_dropped_samples():
     from diffusers import DDPMScheduler
 
