@@ -68,9 +68,12 @@ def _summary_line(res: dict[str, Any]) -> str:
     t = res["timing"]
     sec = t.get("seconds_per_edit")
     speed = f"{sec:.3g} s/edit" if sec is not None else "no timing"
+    resized = sum(n for k, n in res.get("outputs", {}).get("note_counts", {}).items()
+                  if k.startswith("resized_to_target"))
     return (f"{res['task']['name']}: {res['protocol']['n_samples']} samples x "
             f"{len(res['protocol']['seeds'])} seeds, {len(res['failures'])} failures, "
-            f"cache reused {res['cache']['reused']} / computed {res['cache']['computed']}, {speed}")
+            + (f"{resized} output{'s' * (resized != 1)} resized to the target size, " if resized else "")
+            + f"cache reused {res['cache']['reused']} / computed {res['cache']['computed']}, {speed}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

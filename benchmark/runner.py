@@ -378,8 +378,9 @@ def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = 
             seconds.append(got.seconds)
         if got.expressive is not None:
             expressive[str(seed)][sid] = got.expressive
-        if got.extra:
-            notes[str(seed)][sid] = got.extra
+        extra = {**(got.extra or {}), **_resize_note(got.image, samples.get(sid))}
+        if extra:
+            notes[str(seed)][sid] = extra
         return got.image, got.expressive
 
     failures = list(log.failures)
@@ -404,6 +405,16 @@ def run_task(model: EditModel, task: TaskSpec, *, seeds: Sequence[int] | None = 
         cache["features"] = features
     return assemble(task, model_block, seeds, items, scored, scores, metrics, failures, timing,
                     cache, limit, outputs=_outputs_block(expressive, notes))
+
+
+def _resize_note(image: Image.Image, sample: EditSample | None) -> dict[str, str]:
+    """``{"resized_to_target": "WxH->WxH"}`` when the metrics will resize this output to the
+    target's size (MagicBrush's convention, ``benchmark.metrics.base.aligned_pair``), else {}: the
+    resize changes what is scored, so a result says how many outputs it touched."""
+    if sample is None or sample.target is None or image.size == sample.target.size:
+        return {}
+    (w, h), (tw, th) = image.size, sample.target.size
+    return {"resized_to_target": f"{w}x{h}->{tw}x{th}"}
 
 
 def _outputs_block(expressive: dict[str, dict[str, str]],
@@ -475,6 +486,7 @@ def score_task(task: TaskSpec, outputs_dir, *, seeds: Sequence[int] | None = Non
         else:
             samples[it.id] = it
     digests: list[tuple[str, str]] = []
+    notes: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     read = 0
 
     def fetch(seed: int, sid: str):
@@ -487,6 +499,9 @@ def score_task(task: TaskSpec, outputs_dir, *, seeds: Sequence[int] | None = Non
             return None
         read += 1
         digests.append((f"{seed}/{path.name}", sha256_file(path)))
+        note = _resize_note(image, samples.get(sid))
+        if note:
+            notes[str(seed)][sid] = note
         return image, None
 
     metrics = build_metrics(task, backbones=backbones, weights_dir=weights_dir, cache_dir=cache_dir)
@@ -497,4 +512,4 @@ def score_task(task: TaskSpec, outputs_dir, *, seeds: Sequence[int] | None = Non
               "peak_memory_mb": _peak_memory_mb("cpu"), "device": None, "batch_size": None,
               "n_timed_edits": 0}
     return assemble(task, model_block, seeds, items, scored, scores, metrics, failures, timing,
-                    {"reused": read, "computed": 0}, limit)
+                    {"reused": read, "computed": 0}, limit, outputs=_outputs_block({}, notes))

@@ -70,6 +70,29 @@ def test_score_records_missing_and_bad_outputs(tmp_path, task_file):
     assert res["metrics"]["l1"]["n_scored"] == [1]
 
 
+def test_score_notes_every_output_it_resizes_to_the_target(tmp_path, task_file, capsys):
+    out = tmp_path / "export"
+    assert main(["export", "--task", task_file, str(out)]) == 0
+    edits = tmp_path / "edits"
+    edits.mkdir()
+    size = Image.open(out / "p00" / "target.png").size
+    for i in range(5):
+        target = Image.open(out / f"p{i:02d}" / "target.png")
+        (target.resize((size[0] * 2, size[1] * 3), Image.NEAREST) if i in (1, 3) else target).save(
+            edits / f"p{i:02d}.png")
+    res_path = tmp_path / "r.json"
+    assert main(["score", "--task", task_file, "--outputs", str(edits), "--output", str(res_path),
+                 "--seeds", "0"]) == 0
+    res = json.loads(res_path.read_text())
+    w, h = size
+    note = f"{2 * w}x{3 * h}->{w}x{h}"
+    assert res["outputs"]["notes"] == {"0": {"p01": {"resized_to_target": note},
+                                             "p03": {"resized_to_target": note}}}
+    assert res["outputs"]["note_counts"] == {f"resized_to_target={note}": 2}
+    assert res["failures"] == [] and res["metrics"]["l1"]["n_scored"] == [5]
+    assert "2 outputs resized to the target size" in capsys.readouterr().err
+
+
 def test_user_errors_are_one_line_exit_2(capsys, tmp_path):
     assert main(["run", "--model", "oracel", "--task", "synth-evr"]) == 2
     err = capsys.readouterr().err
