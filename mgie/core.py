@@ -50,10 +50,12 @@ class EditHead(nn.Module):
 
     def __init__(self, llm_hidden: int, cross_attention_dim: int, d_model: int = 512,
                  nhead: int = 4, num_layers: int = 4, dim_feedforward: int = 2048,
-                 num_queries: int = NUM_QUERIES):
+                 num_queries: int = NUM_QUERIES, query_std: float = 0.02):
         super().__init__()
         self.llm2hid = nn.Linear(llm_hidden, d_model)
-        self.query = nn.Parameter(torch.randn(1, num_queries, d_model) * 0.02)
+        # query init: N(0, query_std^2); apple/ml-mgie's EditMapper draws torch.randn (std 1),
+        # which the 7b preset keeps; the tiny preset was trained with 0.02
+        self.query = nn.Parameter(torch.randn(1, num_queries, d_model) * query_std)
         self.mapper = nn.Transformer(d_model=d_model, nhead=nhead, num_encoder_layers=num_layers,
                                      num_decoder_layers=num_layers, dim_feedforward=dim_feedforward,
                                      dropout=0.0, batch_first=True, norm_first=True)
@@ -81,24 +83,34 @@ class MLLMGuide(nn.Module):
     """An (M)LLM with [IMG] tokens and the edit head. ``lm`` is a causal LM
     (``LlamaForCausalLM`` for LGIE) or ``LlavaForConditionalGeneration`` (MGIE, ``multimodal``)."""
 
-    def __init__(self, lm, tokenizer, edit_head: EditHead, multimodal: bool, n_image_tokens: int = 0):
+    def __init__(self, lm, tokenizer, edit_head: EditHead, multimodal: bool, n_image_tokens: int = 0,
+                 template: str | None = None):
+        """``template``: the prompt around ``{instruction}``, with ``<image>`` where the image's
+        ``n_image_tokens`` go (the 7b preset's chat template); None: the tiny preset's ``PROMPT``
+        with the image tokens first."""
         super().__init__()
         self.lm = lm
         self.tokenizer = tokenizer
         self.edit_head = edit_head
         self.multimodal = multimodal
         self.n_image_tokens = n_image_tokens
+        self.template = template
         self.img_ids = [tokenizer.convert_tokens_to_ids(t) for t in IMG_TOKENS]
         self.image_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) if multimodal else None
 
     # ------------------------------------------------------------------ token plumbing
     def prompt_ids(self, instruction: str) -> list[int]:
         ids = [self.tokenizer.bos_token_id]
-        if self.multimodal:
+        encode = lambda text: self.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
+        if self.template is None:
+            if self.multimodal:
+                ids += [self.image_id] * self.n_image_tokens
+            return ids + encode(PROMPT.format(instruction=instruction.strip()))
+        before, image, after = self.template.format(instruction=instruction.strip()).partition(IMAGE_TOKEN)
+        ids += encode(before)
+        if image and self.multimodal:
             ids += [self.image_id] * self.n_image_tokens
-        ids += self.tokenizer(PROMPT.format(instruction=instruction.strip()),
-                              add_special_tokens=False).input_ids
-        return ids
+        return ids + (encode(after) if after else [])
 
     def answer_ids(self, expressive: str, img_tokens: bool = True) -> list[int]:
         e = self.tokenizer(" " + expressive.strip(), add_special_tokens=False).input_ids

@@ -14,8 +14,9 @@ Tiny presets (in-code configs, trained on the synth train split):
    UNet trained with L_all = L_ins + 0.5 L_edit, AdamW, lr 5e-4 (MLLM side) / 1e-4 (UNet). The
    UNet, autoencoder and noise schedule start from the shipped InstructPix2Pix-tiny checkpoint
    (the paper starts from Stable Diffusion; our tiny stand-in for a pretrained diffusion model).
-Full-size presets (``7b``): LLaVA-7B / LLaMA-7B and SD-v1.5 by public name, the paper's
-hyper-parameters (batch 128, lr 5e-4 / 1e-4, AdamW), training on accelerate across GPUs.
+Full-size presets (``7b``, ``mgie.pretrained``): a pretrained LLaVA / LLaMA-7B and SD-v1.5 by
+public name, the paper's hyper-parameters (batch 128, lr 5e-4 / 1e-4, AdamW), training on
+accelerate across GPUs; inference loads the trained folder (``--weights-dir``).
 
 CPU determinism: the MLLM runs one request at a time and the diffusion core in fixed chunks of
 ``benchmark.diffusion.sampling.CPU_CHUNK`` (see there), so results do not depend on the batch
@@ -78,10 +79,6 @@ TINY_RECIPE = {"pretrain_steps": 1500, "pretrain_lr": 2e-3, "steps": 1000, "batc
                # 300 more constant-rate steps moved synth-referring cvs from 0.755 to 0.788 and
                # l1_in_mask from 0.319 to 0.336.
                "lr_schedule": "cosine", "warmup_ratio": 0.03, "weight_decay": 0.0}
-PAPER_7B = {"llava": "liuhaotian/LLaVA-7B-v1 (LLaVA-7B)", "llama": "huggyllama/llama-7b",
-            "diffusion": "runwayml/stable-diffusion-v1-5", "batch_size": 128, "lr_mllm": 5e-4,
-            "lr_unet": 1e-4, "optimizer": "AdamW", "weight_decay": 0.0, "lr_schedule": "cosine",
-            "warmup_ratio": 0.03, "n_img_tokens": 8, "edit_head_layers": 4}
 
 
 def pixel_values(images, size: int = 64) -> torch.Tensor:
@@ -133,15 +130,47 @@ class MLLMGuidedEditor(BaseEditModel):
         self.device = device
         self.inference = {"dtype": dtype, "compile": bool(compile)}
         if self.preset == "7b":
-            from baselines.instruct_pix2pix import MissingWeightsError
-
-            raise MissingWeightsError(
-                f"{self.name} 7b needs {PAPER_7B['llava' if self.multimodal else 'llama']} and "
-                f"{PAPER_7B['diffusion']} in the local Hugging Face cache or --weights-dir, then "
-                f"`editbench train --model {self.name} --preset 7b` on GPUs")
+            self._load_full_size(checkpoint or weights_dir)
+            return
         if self.preset != "tiny":
             raise ValueError(f"unknown preset {self.preset!r} for {self.name} (tiny, 7b)")
         self._load_tiny(Path(checkpoint) if checkpoint else CHECKPOINTS / f"{self.name}-tiny")
+
+    def _load_full_size(self, folder: str | None) -> None:
+        """A folder written by ``editbench train --model NAME --preset 7b`` (mgie.pretrained): its
+        UNet, VAE, scheduler and trained (M)LLM parts, on the base (M)LLM it names."""
+        from diffusers import EulerAncestralDiscreteScheduler
+
+        from baselines.instruct_pix2pix import MissingWeightsError
+        from benchmark.diffusion.unet import for_inference
+        from mgie import pretrained
+
+        how = (f"editbench train --model {self.name} --preset 7b --data-dir IPR2PR_DIR --recipe "
+               f"expressive_file=PATH on GPUs (base models {pretrained.default_lm(self.multimodal)} "
+               f"and {pretrained.SD15})")
+        if folder is None:
+            raise MissingWeightsError(f"{self.name} 7b needs a trained folder (--weights-dir DIR); build it "
+                                      f"with `{how}`")
+        m = load_manifest(folder, what=f"{self.name} 7b checkpoint", how=how)
+        if m.get("format") != pretrained.FORMAT or m.get("multimodal") != self.multimodal:
+            raise ValueError(f"{folder} is not a {self.name} 7b checkpoint (format {m.get('format')!r}, "
+                             f"model {m.get('model')!r})")
+        folder = Path(folder)
+        lm_dtype = torch.bfloat16 if str(self.device).startswith("cuda") else torch.float32
+        unet, self.vae, sched = pretrained.load_diffusion(folder)
+        self.unet = for_inference(unet, **self.inference, device=self.device)
+        self.guide, self._pixels = pretrained.load_pretrained_guide(
+            m["base_lm"], self.multimodal, unet.config.cross_attention_dim,
+            tokenizer_dir=folder / "tokenizer", dtype=lm_dtype)
+        pretrained.load_trainable_state(self.guide, folder / "guide_trainable.safetensors")
+        self.scheduler_config = EulerAncestralDiscreteScheduler.from_config(sched.config).config
+        # 512 for SD-v1.5: the UNet's sample size times the VAE's scale factor
+        self.resolution = int(unet.config.sample_size) * 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.guidance_rescale = 0.0  # as diffusers' InstructPix2Pix pipeline and ml-mgie
+        self.manifest = m
+        self._weights = f"{manifest_digest(m)}+{m['base_lm']}"
+        for mod in (self.unet, self.guide, self.vae):
+            mod.eval().to(self.device)
 
     def _load_tiny(self, ckpt: Path) -> None:
         from diffusers import EulerAncestralDiscreteScheduler, UNet2DConditionModel
@@ -171,6 +200,7 @@ class MLLMGuidedEditor(BaseEditModel):
         self.guidance_rescale = float(m["config"].get("guidance_rescale", 0.0))
         self.manifest = m
         self._weights = manifest_digest(m)
+        self._pixels = pixel_values
         for mod in (self.unet, self.guide, self.vae):
             mod.eval().to(self.device)
 
@@ -213,7 +243,7 @@ class MLLMGuidedEditor(BaseEditModel):
         if key not in cache:
             if len(cache) > 4096:  # a bound, not an LRU: a run revisits samples seed by seed
                 cache.clear()
-            pv = pixel_values([sample.source]).to(self.device) if self.multimodal else None
+            pv = self._pixels([sample.source]).to(self.device) if self.multimodal else None
             cache[key] = self.guide.derive(sample.instruction, pv)
         return cache[key]
 
@@ -230,12 +260,13 @@ class MLLMGuidedEditor(BaseEditModel):
             raise ValueError("one batch must share generation settings")
         derived = [self.derive(r.sample) for r in requests]
         with torch.no_grad():
-            cond = torch.cat([self.guide.condition(d.hidden) for d in derived])
+            # float32 for the sampler (the 7b preset runs its MLLM in bf16 on GPUs)
+            cond = torch.cat([self.guide.condition(d.hidden) for d in derived]).float()
             images = edit_images_batched(
                 self.unet, self.vae,
                 lambda: EulerAncestralDiscreteScheduler.from_config(self.scheduler_config),
                 _pil_to_tensor([r.sample.source for r in requests], self.resolution).to(self.device),
-                cond, self.guide.null_condition(1), [r.generator(self.device) for r in requests],
+                cond, self.guide.null_condition(1).float(), [r.generator(self.device) for r in requests],
                 chunk=CPU_CHUNK if self.device == "cpu" else None,
                 **sampling_kwargs(s, self.guidance_rescale))
         out = []
@@ -253,9 +284,15 @@ class MLLMGuidedEditor(BaseEditModel):
               data_dir: str | None = None, log_every: int = 50, pretrain_steps: int | None = None,
               base_checkpoint: str | None = None, recipe_overrides: dict | None = None,
               **_: Any) -> dict:
+        if preset == "7b":
+            from mgie import pretrained
+
+            return pretrained.train(cls, output_dir=output_dir, steps=steps, batch_size=batch_size,
+                                    seed=seed, device=device, resume=resume, command=command,
+                                    data_dir=data_dir, base_checkpoint=base_checkpoint,
+                                    recipe_overrides=recipe_overrides, log_every=log_every)
         if preset != "tiny":
-            raise NotImplementedError(f"{cls.name} --preset {preset} training runs on GPUs with "
-                                      f"the 7B weights ({PAPER_7B}); not wired in this release")
+            raise ValueError(f"unknown preset {preset!r} for {cls.name} (tiny, 7b)")
         from diffusers import DDPMScheduler, UNet2DConditionModel
         from diffusers.optimization import get_scheduler
 

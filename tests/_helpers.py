@@ -82,3 +82,29 @@ def plain_dataset(limit=None, n=12, size=16):
     items = [EditSample(id=f"p{i:02d}", source=_img(i, size), target=_img(50 + i, size),
                         instruction=f"plain {i}", category="plain") for i in range(n)]
     return items[:limit] if limit else items
+
+
+def tiny_sd_folder(root, texts):
+    """A diffusers Stable-Diffusion folder (unet/ vae/ text_encoder/ tokenizer/ scheduler/) with
+    tiny random weights: what `--preset sd15` training reads from runwayml/stable-diffusion-v1-5."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    from benchmark.diffusion.text import tiny_clip_text_config, train_tokenizer
+
+    torch.manual_seed(0)
+    tok = train_tokenizer(texts, vocab_size=300)
+    tok.model_max_length = 16
+    UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64),
+                         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), layers_per_block=1,
+                         cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8,
+                         ).save_pretrained(root / "unet")
+    AutoencoderKL(block_out_channels=(16, 32), down_block_types=("DownEncoderBlock2D",) * 2,
+                  up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8,
+                  sample_size=16).save_pretrained(root / "vae")
+    CLIPTextModel(tiny_clip_text_config(len(tok), tok, 32)).save_pretrained(root / "text_encoder")
+    tok.save_pretrained(root / "tokenizer")
+    DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                  prediction_type="epsilon").save_pretrained(root / "scheduler")
+    return root
