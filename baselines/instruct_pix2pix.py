@@ -504,17 +504,25 @@ def _resize_crop_flip(images: Sequence[Image.Image], resolution: int, resize_ran
     return out
 
 
-def _ipr2pr_batches(data_dir: str | None, batch_size: int, recipe: dict, seed: int):
+def _stream_seed(seed: int, k: int, rank: int) -> int:
+    """The noise generator's seed for micro-batch k of a full-size run on process ``rank``: a
+    function of (seed, k, rank) only, so a resumed run repeats the uninterrupted one's draws."""
+    return int(np.random.SeedSequence([seed, k, rank]).generate_state(1)[0])
+
+
+def _ipr2pr_batches(data_dir: str | None, batch_size: int, recipe: dict, seed: int, start: int = 0,
+                    rank: int = 0):
     """Endless batches of IPr2Pr train pairs drawn with replacement, batch k a function of
-    (seed, k); rows the loader could not read are left out."""
+    (seed, k, rank) (each process its own draws; ``start``: the first k, to resume); rows the
+    loader could not read are left out."""
     from benchmark.datasets import ipr2pr
 
     items = [it for it in ipr2pr.load(data_dir=data_dir, split="train") if isinstance(it, EditSample)]
     if not items:
         raise ValueError("IPr2Pr: no usable training pairs under --data-dir")
-    k = 0
+    k = start
     while True:
-        rng = np.random.default_rng([seed, 11, k])
+        rng = np.random.default_rng([seed, 11, k, rank])
         pick = [items[int(i)] for i in rng.integers(0, len(items), batch_size)]
         pairs = [_resize_crop_flip([it.source, it.target], recipe["resolution"],
                                    recipe["resize_range"], recipe["flip"], rng) for it in pick]
@@ -527,17 +535,20 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
                learning_rate: float | None = None, seed: int = 0, device: str | None = None,
                resume: bool = False, log_every: int = 50, command: str | None = None,
                data_dir: str | None = None, recipe_overrides: dict | None = None,
-               base_checkpoint: str | None = None, **_: Any) -> dict:
+               base_checkpoint: str | None = None, checkpoint_every: int = 500, **_: Any) -> dict:
     """The paper's recipe (SD15_RECIPE) from ``runwayml/stable-diffusion-v1-5`` (or
     ``base_checkpoint``, a local diffusers folder with unet/ vae/ text_encoder/ tokenizer/):
     conv_in widened to 8 channels (new ones zero), VAE and text encoder frozen (as diffusers'
     ``train_instruct_pix2pix.py``), UNet trained on IPr2Pr with conditioning dropout; batch =
     per-device batch x processes x gradient accumulation; bf16 on GPUs. Writes a diffusers
     ``StableDiffusionInstructPix2PixPipeline`` folder (safetensors) plus ``manifest.json``, which
-    ``--preset sd15 --weights-dir DIR`` loads. It saves once, at the end: no intermediate
-    checkpoints and no ``--resume`` yet."""
+    ``--preset sd15 --weights-dir DIR`` loads. Every ``checkpoint_every`` steps the main process
+    saves the training state (UNet, optimizer, schedule, history: safetensors + JSON) under
+    ``OUT/training-state``; ``--resume`` goes on from it."""
     import json
     import os
+
+    from benchmark.diffusion.checkpoints import load_training_state, save_training_state
 
     from diffusers import (AutoencoderKL, DDPMScheduler, EulerAncestralDiscreteScheduler,
                            StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel)
@@ -550,9 +561,8 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
 
     recipe = resolve_recipe(SD15_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
                             learning_rate=learning_rate)
-    if resume:
-        raise NotImplementedError("--resume for sd15: restart from the last saved pipeline folder "
-                                  "with --recipe (accelerate state saving is not wired)")
+    out = Path(output_dir) if output_dir else Path("checkpoints") / "instruct-pix2pix-sd15"
+    work = out / "training-state"
     source = base_checkpoint or SD15_BASE_REPO
     try:
         kw = dict(local_files_only=True)
@@ -591,13 +601,19 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
             return text_encoder(ids.to(accelerator.device))[0]
 
     null = encode([""])
-    gen = torch.Generator().manual_seed(seed)
-    history, losses, t0 = [], [], time.perf_counter()
-    micro = 0
+    start, history, elapsed0 = 0, [], 0.0
+    if resume and (work / "state.json").is_file():
+        start, history, elapsed0 = load_training_state(work, accelerator.unwrap_model(unet), None,
+                                                       optimizer, lr_sched)
+        accelerator.print(f"resuming at step {start}")
+    losses, t0 = [], time.perf_counter()
+    micro = start * accum
     unet.train()
-    for k, src, tgt, texts in _ipr2pr_batches(data_dir, per_device, recipe, seed):
+    for k, src, tgt, texts in _ipr2pr_batches(data_dir, per_device, recipe, seed, start=micro,
+                                              rank=accelerator.process_index):
         if micro >= recipe["steps"] * accum:
             break
+        gen = torch.Generator().manual_seed(_stream_seed(seed, k, accelerator.process_index))
         with accelerator.accumulate(unet), accelerator.autocast():
             loss = diffusion_loss(unet, vae, noise_scheduler, src.to(accelerator.device),
                                   tgt.to(accelerator.device), encode(texts), null, gen,
@@ -614,7 +630,10 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
         if accelerator.sync_gradients and (step % log_every == 0 or step == recipe["steps"]):
             history.append({"step": step, "loss": float(np.mean(losses[-log_every * accum:]))})
             accelerator.print(f"step {step}/{recipe['steps']} loss {history[-1]['loss']:.4f}")
-    out = Path(output_dir) if output_dir else Path("checkpoints") / "instruct-pix2pix-sd15"
+        if (accelerator.sync_gradients and step % checkpoint_every == 0 and step < recipe["steps"]
+                and accelerator.is_main_process):
+            save_training_state(work, step, history, elapsed0 + time.perf_counter() - t0,
+                                accelerator.unwrap_model(unet), None, optimizer, lr_sched)
     if accelerator.is_main_process:
         pipe = StableDiffusionInstructPix2PixPipeline(
             vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
@@ -623,11 +642,12 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
             safety_checker=None, feature_extractor=None, requires_safety_checker=False)
         pipe.save_pretrained(out, safe_serialization=True)
         files = {str(f.relative_to(out)): sha256_bytes(f.read_bytes())
-                 for f in sorted(out.rglob("*")) if f.is_file() and f.name != "manifest.json"}
+                 for f in sorted(out.rglob("*")) if f.is_file() and f.name != "manifest.json"
+                 and f.relative_to(out).parts[0] != "training-state"}
         manifest = {"format": "editbench-diffusers-pipeline/1", "files": files, "model": NAME,
                     "preset": "sd15", "base": source, "recipe": recipe, "seed": seed,
                     "steps": recipe["steps"], "gradient_accumulation": accum, "processes": procs,
-                    "wall_seconds": round(time.perf_counter() - t0, 1),
+                    "wall_seconds": round(elapsed0 + time.perf_counter() - t0, 1),
                     "final_loss": history[-1]["loss"] if history else math.nan,
                     "loss_history": history, "device": str(accelerator.device),
                     "command": command or f"editbench train --model {NAME} --preset sd15",

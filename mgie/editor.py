@@ -283,14 +283,17 @@ class MLLMGuidedEditor(BaseEditModel):
               device: str | None = None, resume: bool = False, command: str | None = None,
               data_dir: str | None = None, log_every: int = 50, pretrain_steps: int | None = None,
               base_checkpoint: str | None = None, recipe_overrides: dict | None = None,
-              **_: Any) -> dict:
+              checkpoint_every: int = 500, **_: Any) -> dict:
+        """``checkpoint_every``: the 7b preset's training-state interval (the tiny run saves at the
+        end only: it fits in the 20-minute budget)."""
         if preset == "7b":
             from mgie import pretrained
 
             return pretrained.train(cls, output_dir=output_dir, steps=steps, batch_size=batch_size,
                                     seed=seed, device=device, resume=resume, command=command,
                                     data_dir=data_dir, base_checkpoint=base_checkpoint,
-                                    recipe_overrides=recipe_overrides, log_every=log_every)
+                                    recipe_overrides=recipe_overrides, log_every=log_every,
+                                    checkpoint_every=checkpoint_every)
         if preset != "tiny":
             raise ValueError(f"unknown preset {preset!r} for {cls.name} (tiny, 7b)")
         from diffusers import DDPMScheduler, UNet2DConditionModel

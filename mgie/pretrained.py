@@ -222,22 +222,26 @@ class JointLoss(torch.nn.Module):
 def train(cls, output_dir: str | None = None, steps: int | None = None, batch_size: int | None = None,
           seed: int = 0, device: str | None = None, resume: bool = False, command: str | None = None,
           data_dir: str | None = None, base_checkpoint: str | None = None,
-          recipe_overrides: dict | None = None, log_every: int = 50, **_: Any) -> dict:
+          recipe_overrides: dict | None = None, log_every: int = 50, checkpoint_every: int = 500,
+          **_: Any) -> dict:
     """Train ``cls`` (LGIE or MGIE) at full size: base (M)LLM ``recipe["lm"]``, diffusion from
     ``base_checkpoint`` (a diffusers SD folder; default SD-v1.5 from the local cache), data IPr2Pr
     under ``data_dir``. Batch = per-device batch x processes x gradient accumulation; bf16 on
-    GPUs. Saves once, at the end (no ``--resume`` yet)."""
+    GPUs. Every ``checkpoint_every`` steps the main process saves the training state (UNet, the
+    trained (M)LLM parts, optimizer, schedule: safetensors + JSON) under ``OUT/training-state``;
+    ``resume`` goes on from it."""
     from diffusers import EulerAncestralDiscreteScheduler
     from diffusers.optimization import get_scheduler
 
-    from baselines.instruct_pix2pix import _fresh_accelerator
+    from baselines.instruct_pix2pix import _fresh_accelerator, _stream_seed
+    from benchmark.diffusion.checkpoints import load_training_state, save_training_state
     from benchmark.diffusion.training import resolve_recipe
     from benchmark.diffusion.unet import expand_conv_in
     from benchmark.files import atomic_write_json, sha256_file
 
     recipe = resolve_recipe(RECIPE_7B, recipe_overrides, steps=steps, batch_size=batch_size)
-    if resume:
-        raise NotImplementedError(f"--resume for {cls.name} 7b: accelerate state saving is not wired")
+    out = Path(output_dir) if output_dir else Path("checkpoints") / f"{cls.name}-7b"
+    work = out / "training-state"
     table = expressive_table(recipe["expressive_file"])
     pairs = _training_pairs(data_dir, table)
     lm_source = recipe["lm"] or default_lm(cls.multimodal)
@@ -266,12 +270,17 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
     joint, optimizer, lr_sched = accelerator.prepare(joint, optimizer, lr_sched)
     vae.to(accelerator.device)
     trainable = [p for p in accelerator.unwrap_model(joint).parameters() if p.requires_grad]
-    gen = torch.Generator().manual_seed(seed)
-    history, ins_l, edit_l, t0 = [], [], [], time.perf_counter()
-    micro, k = 0, 0
+    start, history, elapsed0 = 0, [], 0.0
+    if resume and (work / "state.json").is_file():
+        start, history, elapsed0 = load_training_state(work, unet, None, optimizer, lr_sched)
+        load_trainable_state(guide, work / "guide_trainable.safetensors")
+        accelerator.print(f"resuming at step {start}")
+    ins_l, edit_l, t0 = [], [], time.perf_counter()
+    micro = k = start * accum
     joint.train()
     while micro < recipe["steps"] * accum:
         rng = np.random.default_rng([seed, 13, k, accelerator.process_index])
+        gen = torch.Generator().manual_seed(_stream_seed(seed, k, accelerator.process_index))
         pick = [pairs[int(i)] for i in rng.integers(0, len(pairs), per_device)]
         k += 1
         dev = accelerator.device
@@ -297,7 +306,10 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
                             "loss_edit": float(np.mean(edit_l[-n:]))})
             accelerator.print(f"{cls.name} 7b {step}/{recipe['steps']} L_ins {history[-1]['loss_ins']:.4f} "
                               f"L_edit {history[-1]['loss_edit']:.4f}")
-    out = Path(output_dir) if output_dir else Path("checkpoints") / f"{cls.name}-7b"
+        if (accelerator.sync_gradients and step % checkpoint_every == 0 and step < recipe["steps"]
+                and accelerator.is_main_process):
+            save_training_state(work, step, history, elapsed0 + time.perf_counter() - t0, unet, None,
+                                optimizer, lr_sched, extra={"guide_trainable": trainable_state(guide)})
     if not accelerator.is_main_process:
         return {}
     from safetensors.torch import save_file
@@ -310,14 +322,15 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
     guide.tokenizer.save_pretrained(out / "tokenizer")
     save_file(trainable_state(final.guide), str(out / "guide_trainable.safetensors"))
     files = {str(f.relative_to(out)): sha256_file(f)
-             for f in sorted(out.rglob("*")) if f.is_file() and f.name != "manifest.json"}
+             for f in sorted(out.rglob("*")) if f.is_file() and f.name != "manifest.json"
+             and f.relative_to(out).parts[0] != "training-state"}
     last = history[-1] if history else {}
     manifest = {"format": FORMAT, "files": files, "model": cls.name, "preset": "7b",
                 "base_lm": lm_source, "base_diffusion": sd_source, "multimodal": cls.multimodal,
                 "edit_head": {"llm_hidden": final.guide.edit_head.llm2hid.in_features},
                 "recipe": recipe, "seed": seed, "steps": recipe["steps"], "n_pairs": len(pairs),
                 "gradient_accumulation": accum, "processes": procs,
-                "wall_seconds": round(time.perf_counter() - t0, 1),
+                "wall_seconds": round(elapsed0 + time.perf_counter() - t0, 1),
                 "final_loss": (last["loss_ins"] * recipe["instruction_loss"]
                                + recipe["edit_weight"] * last["loss_edit"]) if last else math.nan,
                 "loss_history": history, "device": str(accelerator.device),

@@ -99,11 +99,16 @@ def load_module_weights(module: torch.nn.Module, path: str | Path) -> None:
 # ------------------------------------------------------------------ training state (resume)
 def save_training_state(work: Path, step: int, history: list, elapsed: float,
                         unet: torch.nn.Module, text_encoder: torch.nn.Module | None,
-                        optimizer: torch.optim.Optimizer, lr_scheduler, tokenizer=None) -> None:
+                        optimizer: torch.optim.Optimizer, lr_scheduler, tokenizer=None,
+                        extra: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
+    """Everything a run needs to go on (``--resume``), as safetensors + JSON; ``extra``: more
+    tensor files, ``{name: tensors}`` -> ``<name>.safetensors`` (the caller reloads them)."""
     work = Path(work)
     _save_tensors(dict(unet.state_dict()), work / "unet.safetensors")
     if text_encoder is not None:
         _save_tensors(dict(text_encoder.state_dict()), work / "text_encoder.safetensors")
+    for name, tensors in (extra or {}).items():
+        _save_tensors(tensors, work / f"{name}.safetensors")
     opt = optimizer.state_dict()
     tensors = {f"{idx}.{k}": v for idx, st in opt["state"].items() for k, v in st.items()
                if isinstance(v, torch.Tensor)}

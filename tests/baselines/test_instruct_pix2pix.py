@@ -267,11 +267,34 @@ def test_sd15_recipe_trains_from_a_diffusers_folder_and_the_adapter_loads_it(tmp
     assert unet.conv_in.weight.shape[1] == 2 * base_w.shape[1]
     files = json.loads((out / "manifest.json").read_text())["files"]
     assert "unet/diffusion_pytorch_model.safetensors" in files
+    assert not any(f.startswith("training-state") for f in files)
     model = InstructPix2Pix(preset="sd15", weights_dir=str(out))
     assert model.resolution == 16  # UNet sample size x VAE scale factor
     sample = _samples(1)[0]
     res = model.edit([EditRequest(sample, seed=0, settings={"steps": 2})])[0]
     assert np.asarray(to_rgb_image(res.image)).shape == (16, 16, 3)
+
+
+def test_sd15_training_saves_its_state_and_resumes(tmp_path):
+    from _dataset_fixtures import write_ipr2pr_folder
+    from _helpers import tiny_sd_folder
+
+    base = tiny_sd_folder(tmp_path / "sd", WORDS * 5 + ["make it look like painting 1", "a photo"])
+    data = write_ipr2pr_folder(tmp_path / "ipr2pr", n_prompts=6, seeds_per_prompt=2, size=40)["root"]
+    kw = dict(preset="sd15", batch_size=2, base_checkpoint=str(base), data_dir=str(data), seed=0,
+              device="cpu", log_every=1, recipe_overrides={"resolution": 16, "resize_range": [16, 20],
+                                                           "per_device_batch_size": 1})
+    out = tmp_path / "out"
+    train(output_dir=str(out), steps=3, checkpoint_every=2, **kw)
+    state = json.loads((out / "training-state" / "state.json").read_text())
+    assert state["step"] == 2 and [h["step"] for h in state["history"]] == [1, 2]
+    resumed = train(output_dir=str(out), steps=4, checkpoint_every=100, resume=True, **kw)
+    # steps 1-2 come from the saved state; 3-4 were trained after it
+    assert [h["step"] for h in resumed["loss_history"]] == [1, 2, 3, 4]
+    assert resumed["loss_history"][:2] == state["history"]
+    # a resumed run repeats the uninterrupted one: same data, noise and optimizer state
+    whole = train(output_dir=str(tmp_path / "whole"), steps=4, checkpoint_every=100, **kw)
+    assert whole["loss_history"] == resumed["loss_history"]
 
 
 def test_sd15_training_without_base_weights_names_what_to_fetch(tmp_path):

@@ -65,9 +65,10 @@ def world(tmp_path_factory):
             "llama": _lm_folder(root / "llama", False)}
 
 
-def _train(cls, world, out, lm, **recipe):
+def _train(cls, world, out, lm, checkpoint_every=500, resume=False, **recipe):
     return cls.train(preset="7b", output_dir=str(out), steps=2, batch_size=2, seed=0, device="cpu",
                      data_dir=str(world["data"]), base_checkpoint=str(world["sd"]), log_every=1,
+                     checkpoint_every=checkpoint_every, resume=resume,
                      recipe_overrides={"lm": str(world[lm]), "expressive_file": str(world["expressive"]),
                                        "per_device_batch_size": 1, "resolution": 16, **recipe})
 
@@ -118,9 +119,15 @@ def test_7b_mgie_edits_from_its_trained_folder_deterministically(world, trained_
     assert model.weights_sha256.endswith(str(world["llava"]))
 
 
-def test_7b_lgie_trains_and_edits_without_an_image(world, tmp_path):
-    manifest = _train(LGIE, world, tmp_path / "lgie", "llama")
+def test_7b_lgie_trains_resumes_and_edits_without_an_image(world, tmp_path):
+    manifest = _train(LGIE, world, tmp_path / "lgie", "llama", checkpoint_every=1)
     assert manifest["multimodal"] is False
+    state = json.loads((tmp_path / "lgie" / "training-state" / "state.json").read_text())
+    assert state["step"] == 1
+    assert (tmp_path / "lgie" / "training-state" / "guide_trainable.safetensors").is_file()
+    # resumed from step 1, the run repeats step 2 exactly
+    again = _train(LGIE, world, tmp_path / "lgie", "llama", resume=True)
+    assert again["loss_history"] == manifest["loss_history"]
     model = LGIE(preset="7b", weights_dir=str(tmp_path / "lgie"))
     assert "<image>" not in model.guide.template
     res = model.edit([EditRequest(world["samples"][1], seed=0, settings={"steps": 2})])[0]
