@@ -333,16 +333,6 @@ def latent_scale(vae, seed: int = 0, resolution: int = 64) -> float:
     return round(float(1.0 / vae.encode(probe).latent_dist.mode().std()), 4)
 
 
-def _fresh_accelerator(**kwargs):
-    """An ``Accelerator`` built from a clean state: accelerate keeps its state process-wide and
-    refuses a second one with another precision, and a process may train twice (tests, sweeps)."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state()  # the distributed setup (PartialState) is kept
-    return Accelerator(**kwargs)
-
-
 def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None = None,
           batch_size: int | None = None, learning_rate: float | None = None, seed: int = 0,
           device: str | None = None, resume: bool = False, log_every: int = 50,
@@ -367,15 +357,15 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     from benchmark.diffusion.checkpoints import load_training_state, save_training_state
     from benchmark.diffusion.text import (load_tokenizer, save_tokenizer, synth_corpus, tokenize,
                                           train_tokenizer)
-    from benchmark.diffusion.training import (autocast_for, diffusion_loss, resolve_recipe,
-                                              timestep_bias_weights)
+    from benchmark.diffusion.training import (autocast_for, diffusion_loss, fresh_accelerator,
+                                              resolve_recipe, timestep_bias_weights)
 
     recipe = resolve_recipe(TINY_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
                             learning_rate=learning_rate)
     out = Path(output_dir) if output_dir else CHECKPOINT_DIR
     work = out / "training-state"
     autocast_for(recipe)  # checks the mixed_precision value before any work
-    accelerator = _fresh_accelerator(cpu=(device == "cpu") or not torch.cuda.is_available(),
+    accelerator = fresh_accelerator(cpu=(device == "cpu") or not torch.cuda.is_available(),
                                      mixed_precision=recipe["mixed_precision"])
     torch.manual_seed(seed)
 
@@ -504,29 +494,24 @@ def _resize_crop_flip(images: Sequence[Image.Image], resolution: int, resize_ran
     return out
 
 
-def _stream_seed(seed: int, k: int, rank: int) -> int:
-    """The noise generator's seed for micro-batch k of a full-size run on process ``rank``: a
-    function of (seed, k, rank) only, so a resumed run repeats the uninterrupted one's draws."""
-    return int(np.random.SeedSequence([seed, k, rank]).generate_state(1)[0])
-
-
 def _ipr2pr_batches(data_dir: str | None, batch_size: int, recipe: dict, seed: int, start: int = 0,
                     rank: int = 0):
-    """Endless batches of IPr2Pr train pairs drawn with replacement, batch k a function of
-    (seed, k, rank) (each process its own draws; ``start``: the first k, to resume); rows the
-    loader could not read are left out."""
+    """Endless batches of IPr2Pr train pairs drawn with replacement and read as drawn, batch k a
+    function of (seed, k, rank) (each process its own draws; ``start``: the first k, to resume);
+    pairs that cannot be read are skipped (``benchmark.diffusion.training.draw_pairs``)."""
     from benchmark.datasets import ipr2pr
+    from benchmark.diffusion.training import draw_pairs
 
-    items = [it for it in ipr2pr.load(data_dir=data_dir, split="train") if isinstance(it, EditSample)]
-    if not items:
-        raise ValueError("IPr2Pr: no usable training pairs under --data-dir")
+    pairs = ipr2pr.pairs(data_dir, "train")
+    if not len(pairs):
+        raise ValueError("IPr2Pr: no training pairs under --data-dir")
     k = start
     while True:
         rng = np.random.default_rng([seed, 11, k, rank])
-        pick = [items[int(i)] for i in rng.integers(0, len(items), batch_size)]
-        pairs = [_resize_crop_flip([it.source, it.target], recipe["resolution"],
+        pick = [it for _, it in draw_pairs(pairs, batch_size, rng)]
+        crops = [_resize_crop_flip([it.source, it.target], recipe["resolution"],
                                    recipe["resize_range"], recipe["flip"], rng) for it in pick]
-        yield (k, torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs]),
+        yield (k, torch.stack([c[0] for c in crops]), torch.stack([c[1] for c in crops]),
                [it.instruction for it in pick])
         k += 1
 
@@ -555,7 +540,8 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
     from diffusers.optimization import get_scheduler
     from transformers import AutoTokenizer, CLIPTextModel
 
-    from benchmark.diffusion.training import diffusion_loss, resolve_recipe
+    from benchmark.diffusion.training import (diffusion_loss, fresh_accelerator, resolve_recipe,
+                                              stream_seed)
     from benchmark.diffusion.unet import expand_conv_in
     from benchmark.files import atomic_write_json, sha256_bytes
 
@@ -584,7 +570,7 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
     procs = int(os.environ.get("WORLD_SIZE", "1"))
     per_device = min(recipe["per_device_batch_size"], recipe["batch_size"])
     accum = max(1, recipe["batch_size"] // (per_device * procs))
-    accelerator = _fresh_accelerator(cpu=not on_gpu, mixed_precision="bf16" if on_gpu else "no",
+    accelerator = fresh_accelerator(cpu=not on_gpu, mixed_precision="bf16" if on_gpu else "no",
                               gradient_accumulation_steps=accum)
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=recipe["learning_rate"], weight_decay=1e-2)
@@ -613,7 +599,7 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
                                               rank=accelerator.process_index):
         if micro >= recipe["steps"] * accum:
             break
-        gen = torch.Generator().manual_seed(_stream_seed(seed, k, accelerator.process_index))
+        gen = torch.Generator().manual_seed(stream_seed(seed, k, accelerator.process_index))
         with accelerator.accumulate(unet), accelerator.autocast():
             loss = diffusion_loss(unet, vae, noise_scheduler, src.to(accelerator.device),
                                   tgt.to(accelerator.device), encode(texts), null, gen,

@@ -175,22 +175,21 @@ def expressive_table(path: str | None) -> dict[str, str]:
 
 
 def _training_pairs(data_dir: str | None, table: dict[str, str]):
-    """IPr2Pr train pairs that have an expressive instruction (looked up by prompt folder name,
-    then by instruction)."""
-    from benchmark.api import EditSample
+    """(IPr2Pr ``TrainingPairs``, the indices that have an expressive instruction, index ->
+    expressive instruction), looked up by prompt folder name, then by instruction; no image is
+    read here."""
     from benchmark.datasets import ipr2pr
 
-    pairs = []
-    for it in ipr2pr.load(data_dir=data_dir, split="train"):
-        if not isinstance(it, EditSample):
-            continue
-        e = table.get(str(it.meta.get("prompt"))) or table.get(it.instruction)
+    pairs = ipr2pr.pairs(data_dir, "train")
+    expressive: dict[int, str] = {}
+    for i in range(len(pairs)):
+        e = table.get(str(pairs.prompt_name(i))) or table.get(pairs.instruction(i))
         if e:
-            pairs.append((it, e))
-    if not pairs:
+            expressive[i] = e
+    if not expressive:
         raise ValueError("7b training: no IPr2Pr train pair under --data-dir has an expressive "
                          "instruction in expressive_file")
-    return pairs
+    return pairs, sorted(expressive), expressive
 
 
 def _to_tensor(image: Image.Image, size: int) -> torch.Tensor:
@@ -233,9 +232,8 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
     from diffusers import EulerAncestralDiscreteScheduler
     from diffusers.optimization import get_scheduler
 
-    from baselines.instruct_pix2pix import _fresh_accelerator, _stream_seed
     from benchmark.diffusion.checkpoints import load_training_state, save_training_state
-    from benchmark.diffusion.training import resolve_recipe
+    from benchmark.diffusion.training import draw_pairs, fresh_accelerator, resolve_recipe, stream_seed
     from benchmark.diffusion.unet import expand_conv_in
     from benchmark.files import atomic_write_json, sha256_file
 
@@ -243,14 +241,14 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
     out = Path(output_dir) if output_dir else Path("checkpoints") / f"{cls.name}-7b"
     work = out / "training-state"
     table = expressive_table(recipe["expressive_file"])
-    pairs = _training_pairs(data_dir, table)
+    pairs, eligible, expressive = _training_pairs(data_dir, table)
     lm_source = recipe["lm"] or default_lm(cls.multimodal)
     sd_source = base_checkpoint or SD15
     on_gpu = torch.cuda.is_available() and device != "cpu"
     procs = int(os.environ.get("WORLD_SIZE", "1"))
     per_device = min(recipe["per_device_batch_size"], recipe["batch_size"])
     accum = max(1, recipe["batch_size"] // (per_device * procs))
-    accelerator = _fresh_accelerator(cpu=not on_gpu, gradient_accumulation_steps=accum,
+    accelerator = fresh_accelerator(cpu=not on_gpu, gradient_accumulation_steps=accum,
                                      mixed_precision=recipe["mixed_precision"] if on_gpu else "no")
     torch.manual_seed(seed)
     unet, vae, noise_sched = load_diffusion(sd_source)
@@ -280,15 +278,15 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
     joint.train()
     while micro < recipe["steps"] * accum:
         rng = np.random.default_rng([seed, 13, k, accelerator.process_index])
-        gen = torch.Generator().manual_seed(_stream_seed(seed, k, accelerator.process_index))
-        pick = [pairs[int(i)] for i in rng.integers(0, len(pairs), per_device)]
+        gen = torch.Generator().manual_seed(stream_seed(seed, k, accelerator.process_index))
+        pick = draw_pairs(pairs, per_device, rng, eligible)
         k += 1
         dev = accelerator.device
-        src = torch.stack([_to_tensor(it.source, recipe["resolution"]) for it, _ in pick]).to(dev)
-        tgt = torch.stack([_to_tensor(it.target, recipe["resolution"]) for it, _ in pick]).to(dev)
-        pv = pixels([it.source for it, _ in pick]).to(dev) if pixels else None
+        src = torch.stack([_to_tensor(it.source, recipe["resolution"]) for _, it in pick]).to(dev)
+        tgt = torch.stack([_to_tensor(it.target, recipe["resolution"]) for _, it in pick]).to(dev)
+        pv = pixels([it.source for _, it in pick]).to(dev) if pixels else None
         with accelerator.accumulate(joint), accelerator.autocast():
-            loss, l_ins, l_edit = joint([it.instruction for it, _ in pick], [e for _, e in pick],
+            loss, l_ins, l_edit = joint([it.instruction for _, it in pick], [expressive[i] for i, _ in pick],
                                         pv, src, tgt, gen)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
@@ -328,7 +326,7 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
     manifest = {"format": FORMAT, "files": files, "model": cls.name, "preset": "7b",
                 "base_lm": lm_source, "base_diffusion": sd_source, "multimodal": cls.multimodal,
                 "edit_head": {"llm_hidden": final.guide.edit_head.llm2hid.in_features},
-                "recipe": recipe, "seed": seed, "steps": recipe["steps"], "n_pairs": len(pairs),
+                "recipe": recipe, "seed": seed, "steps": recipe["steps"], "n_pairs": len(eligible),
                 "gradient_accumulation": accum, "processes": procs,
                 "wall_seconds": round(elapsed0 + time.perf_counter() - t0, 1),
                 "final_loss": (last["loss_ins"] * recipe["instruction_loss"]

@@ -35,7 +35,7 @@ from benchmark.datasets.common import (Item, Key, ParquetRows, Task, check_colum
                                        one_line, run_tasks)
 from benchmark.files import read_image
 
-__all__ = ["load", "iterate", "HUB_NAME", "SPLITS", "PUBLISHED", "FRACTIONS"]
+__all__ = ["load", "iterate", "pairs", "TrainingPairs", "HUB_NAME", "SPLITS", "PUBLISHED", "FRACTIONS"]
 
 HUB_NAME = "timbrooks/instructpix2pix-clip-filtered"
 SPLITS = ("train", "val", "test")
@@ -81,6 +81,77 @@ def iterate(*, data_dir: str | None = None, split: str = "train", limit: int | N
     check_columns(rows.columns, COLUMNS, "IPr2Pr parquet")
     n = len(rows) if limit is None else min(limit, len(rows))
     return run_tasks((_row_task(f"row{i:07d}", rows.row(i, COLUMNS)) for i in range(n)), workers)
+
+
+# --------------------------------------------------------------------------- training access
+class TrainingPairs:
+    """Random access to a split's pairs for training, each read when asked for: the full train
+    split is 313,010 pairs (~63 GB), which ``load`` would hold decoded in memory. ``pair(i)``
+    gives the sample (or a ``FailedSample``); ``instruction(i)`` and ``prompt_name(i)`` (the
+    folder layout's prompt folder, else None) read no image."""
+
+    def __init__(self, data_dir: str | None, split: str = "train"):
+        split = ALIASES.get(split, split)
+        if data_dir is None:
+            raise ValueError(f"ipr2pr: training reads a local copy (--data-dir); {HINT}")
+        root = Path(data_dir)
+        if not root.is_dir():
+            raise FileNotFoundError(f"IPr2Pr data folder not found: {root}; {HINT}")
+        self.root, self.split = root, split
+        self._prompts: dict[str, dict] = {}
+        if (root / "seeds.json").is_file():
+            if split not in SPLITS:
+                raise ValueError(f"ipr2pr: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+            seeds = load_json(root / "seeds.json", "IPr2Pr seeds.json", HINT)
+            expect_type(seeds, list, "IPr2Pr seeds.json (a list of [name, [seed, ...]])")
+            self._keys = [(str(name), str(seed)) for name, seed_list in split_entries(seeds, split)
+                          for seed in seed_list]
+            self._rows = None
+        else:
+            if split != "train":
+                raise ValueError(f"ipr2pr: the hub parquet release has only a train split, not {split!r}")
+            files = find_parquet(root, ("data/train-*.parquet", "train-*.parquet", "**/*.parquet"),
+                                 "IPr2Pr (no seeds.json either)", HINT)
+            self._rows = ParquetRows(files, "IPr2Pr")
+            check_columns(self._rows.columns, COLUMNS, "IPr2Pr parquet")
+            self._keys = None
+            self._instructions: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._keys) if self._rows is None else len(self._rows)
+
+    def prompt_name(self, i: int) -> str | None:
+        return self._keys[i][0] if self._rows is None else None
+
+    def _prompt(self, name: str) -> dict:
+        if name not in self._prompts:
+            prompt = load_json(contained(self.root, name, "prompt folder") / "prompt.json",
+                               f"IPr2Pr {name}/prompt.json")
+            check_keys(prompt, ("edit",), f"IPr2Pr {name}/prompt.json")
+            self._prompts[name] = prompt
+        return self._prompts[name]
+
+    def instruction(self, i: int) -> str:
+        if self._rows is None:
+            return self._prompt(self._keys[i][0])["edit"]
+        if self._instructions is None:
+            self._instructions = [str(x) for x in self._rows.column("edit_prompt")]
+        return self._instructions[i]
+
+    def pair(self, i: int) -> Item:
+        if self._rows is not None:
+            return _row_task(f"row{i:07d}", self._rows.row(i, COLUMNS)).run()[0]
+        name, seed = self._keys[i]
+        key = Key(f"{name}-{seed}", None, 1, CATEGORY)
+        try:
+            return _prompt_run(self.root, name, [seed], [key], self.split)()[0]
+        except Exception as exc:  # noqa: BLE001 - a bad prompt folder fails its pairs alone
+            return failed(key.id, exc, category=CATEGORY)
+
+
+def pairs(data_dir: str | None, split: str = "train") -> TrainingPairs:
+    """``TrainingPairs`` of a local IPr2Pr copy (either layout)."""
+    return TrainingPairs(data_dir, split)
 
 
 # --------------------------------------------------------------------------- folder layout

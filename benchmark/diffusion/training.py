@@ -121,3 +121,46 @@ def autocast_for(recipe: dict, device_type: str = "cpu"):
     if mode not in ("no", "bf16"):
         raise ValueError(f"mixed_precision must be 'no' or 'bf16', got {mode!r}")
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=mode == "bf16")
+
+
+# --------------------------------------------------------------------------- full-size runs
+def fresh_accelerator(**kwargs):
+    """An ``Accelerator`` built from a clean state: accelerate keeps its state process-wide and
+    refuses a second one with another precision, and a process may train twice (tests, sweeps)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()  # the distributed setup (PartialState) is kept
+    return Accelerator(**kwargs)
+
+
+def stream_seed(seed: int, k: int, rank: int) -> int:
+    """The noise generator's seed for micro-batch k of a full-size run on process ``rank``: a
+    function of (seed, k, rank) only, so a resumed run repeats the uninterrupted one's draws."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, k, rank]).generate_state(1)[0])
+
+
+def draw_pairs(pairs, n: int, rng, eligible=None, max_failures: int = 100) -> list:
+    """``n`` readable samples drawn with replacement from ``pairs`` (``ipr2pr.TrainingPairs``;
+    ``eligible``: the indices allowed, default all), read as drawn. A pair that cannot be read is
+    skipped and another drawn from the same ``rng`` (so the batch stays a function of the rng's
+    seed); ``max_failures`` in one batch means the data is broken: one clear error."""
+    from benchmark.api import EditSample
+
+    size = len(pairs) if eligible is None else len(eligible)
+    if size == 0:
+        raise ValueError("no training pairs to draw from")
+    out, failures = [], []
+    while len(out) < n:
+        j = int(rng.integers(0, size))
+        i = j if eligible is None else int(eligible[j])
+        item = pairs.pair(i)
+        if isinstance(item, EditSample):
+            out.append((i, item))
+        else:
+            failures.append(f"{item.id}: {item.error}")
+            if len(failures) >= max_failures:
+                raise ValueError(f"{len(failures)} unreadable training pairs in one batch, e.g. {failures[0]}")
+    return out

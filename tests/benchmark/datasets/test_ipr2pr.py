@@ -53,3 +53,34 @@ def test_hub_parquet_layout(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="instructpix2pix-clip-filtered"):
         ipr2pr.load()
+
+
+def _same(a, b):
+    import numpy as np
+
+    assert a.id == b.id and a.instruction == b.instruction and a.meta == b.meta
+    assert np.array_equal(np.asarray(a.source), np.asarray(b.source))
+    assert np.array_equal(np.asarray(a.target), np.asarray(b.target))
+
+
+def test_training_pairs_read_each_pair_when_asked_and_equal_load(tmp_path):
+    data = fx.write_ipr2pr_folder(tmp_path / "ip", n_prompts=4, seeds_per_prompt=2)
+    root = data["root"]
+    name0, seeds0 = data["seeds"][0]
+    fx.truncate(root / name0 / f"{seeds0[1]}_1.jpg")
+    loaded = ipr2pr.load(data_dir=str(root))
+    pairs = ipr2pr.pairs(str(root))
+    assert len(pairs) == len(loaded) == 6
+    for i in (0, 2, 5):
+        _same(pairs.pair(i), loaded[i])
+    bad = pairs.pair(1)
+    assert isinstance(bad, FailedSample) and "cannot be decoded" in bad.error
+    # instructions and prompt folders come from prompt.json alone
+    assert pairs.instruction(5) == loaded[5].instruction and pairs.prompt_name(5) == loaded[5].meta["prompt"]
+    hub = fx.write_ipr2pr_parquet(tmp_path / "hub", n=4)
+    rows = ipr2pr.pairs(str(hub["root"]))
+    _same(rows.pair(3), ipr2pr.load(data_dir=str(hub["root"]))[3])
+    assert rows.instruction(2) == "turn it into painting 2" and rows.prompt_name(2) is None
+    with pytest.raises(ValueError, match="--data-dir"):
+        ipr2pr.pairs(None)
+

@@ -357,3 +357,24 @@ def test_compile_on_cpu_without_a_cpp_compiler_is_one_clear_error(tokenizer):
         for_inference(unet, "float32", compile=True)
     # a GPU compiles with Triton: no C++ check there (torch.compile itself is lazy)
     assert isinstance(for_inference(unet, "float32", compile=True, device="cuda"), InferenceUNet)
+
+
+def test_draw_pairs_skips_unreadable_pairs_deterministically(tmp_path):
+    import numpy as np
+
+    import _dataset_fixtures as fx
+    from benchmark.api import EditSample
+    from benchmark.datasets import ipr2pr
+    from benchmark.diffusion.training import draw_pairs
+
+    data = fx.write_ipr2pr_folder(tmp_path / "ip", n_prompts=4, seeds_per_prompt=2)
+    name0, seeds0 = data["seeds"][0]
+    fx.truncate(data["root"] / name0 / f"{seeds0[1]}_1.jpg")  # pair 1
+    pairs = ipr2pr.pairs(str(data["root"]))
+    a = draw_pairs(pairs, 12, np.random.default_rng(3))
+    b = draw_pairs(pairs, 12, np.random.default_rng(3))
+    assert [i for i, _ in a] == [i for i, _ in b] and len(a) == 12
+    assert 1 not in {i for i, _ in a} and all(isinstance(it, EditSample) for _, it in a)
+    assert {i for i, _ in draw_pairs(pairs, 8, np.random.default_rng(0), eligible=[4, 5])} <= {4, 5}
+    with pytest.raises(ValueError, match="unreadable training pairs"):
+        draw_pairs(pairs, 2, np.random.default_rng(0), eligible=[1], max_failures=5)
