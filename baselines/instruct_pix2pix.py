@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark.api import BaseEditModel, EditRequest, EditResult, EditSample, stable_hash
+from benchmark.api import (BaseEditModel, EditRequest, EditResult, MissingWeightsError,
+                           stable_hash)
 from benchmark.diffusion.checkpoints import (load_manifest, load_module_weights, manifest_digest,
                                              write_checkpoint)
 
@@ -114,26 +115,12 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                "lr_schedule": "cosine"}
 
 
-def _pil_to_tensor(images: Sequence[Image.Image], resolution: int) -> torch.Tensor:
-    arrs = []
-    for im in images:
-        if im.size != (resolution, resolution):
-            im = im.resize((resolution, resolution), Image.BICUBIC)
-        arrs.append(np.asarray(im.convert("RGB"), dtype=np.float32))
-    x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2) / 127.5 - 1.0
-    return x.contiguous()
-
-
 def _bare(unet):
     """The UNet2DConditionModel inside optional SourceResidualUNet / InferenceUNet wrappers (what
     checkpoints store)."""
     while hasattr(unet, "unet"):
         unet = unet.unet
     return unet
-
-
-class MissingWeightsError(FileNotFoundError):
-    """Weights that are not on this machine; the message says how to get them."""
 
 
 def build_tiny_components(tokenizer, tiny: dict | None = None):
@@ -273,6 +260,7 @@ class InstructPix2Pix(BaseEditModel):
         from diffusers import EulerAncestralDiscreteScheduler
 
         from benchmark.diffusion.sampling import (CPU_CHUNK, edit_images_batched, fixed_chunks,
+                                                  images_to_tensor,
                                                   sampling_kwargs)
 
         if not requests:
@@ -282,7 +270,7 @@ class InstructPix2Pix(BaseEditModel):
             raise ValueError("one batch must share generation settings")
         texts = [r.sample.instruction for r in requests]
         lengths = [len(self.tokenizer(t).input_ids) for t in texts]
-        source = _pil_to_tensor([r.sample.source for r in requests], self.resolution).to(self.device)
+        source = images_to_tensor([r.sample.source for r in requests], self.resolution).to(self.device)
         chunk = CPU_CHUNK if self.device == "cpu" else None  # see sampling.CPU_CHUNK
         if chunk is None:
             cond = self.encode_text(texts)
@@ -309,6 +297,7 @@ def _synth_batches(batch_size: int, seed: int, resolution: int, start: int = 0):
     """Endless deterministic batches of (source, target, instruction) from every synth variant's
     train split; batch k is a function of (seed, k) only, so a resumed run sees the same data."""
     from benchmark.datasets import synth
+    from benchmark.diffusion.sampling import images_to_tensor
 
     per_variant = synth.SPLITS["train"]
     k = start
@@ -322,7 +311,7 @@ def _synth_batches(batch_size: int, seed: int, resolution: int, start: int = 0):
             sources.append(s.source)
             targets.append(s.target)
             texts.append(s.instruction)
-        yield k, _pil_to_tensor(sources, resolution), _pil_to_tensor(targets, resolution), texts
+        yield k, images_to_tensor(sources, resolution), images_to_tensor(targets, resolution), texts
         k += 1
 
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from PIL import Image
 
 __all__ = [
+    "MissingWeightsError",
     "EditSample",
     "FailedSample",
     "EditRequest",
@@ -31,6 +32,11 @@ __all__ = [
     "derive_seed",
     "stable_hash",
 ]
+
+
+class MissingWeightsError(FileNotFoundError):
+    """Weights that are not on this machine (a backbone, a model, a base model to train from);
+    the message names what is missing and how to get it."""
 
 
 def stable_hash(obj: Any) -> str:

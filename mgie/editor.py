@@ -141,7 +141,7 @@ class MLLMGuidedEditor(BaseEditModel):
         UNet, VAE, scheduler and trained (M)LLM parts, on the base (M)LLM it names."""
         from diffusers import EulerAncestralDiscreteScheduler
 
-        from baselines.instruct_pix2pix import MissingWeightsError
+        from benchmark.api import MissingWeightsError
         from benchmark.diffusion.unet import for_inference
         from mgie import pretrained
 
@@ -250,8 +250,8 @@ class MLLMGuidedEditor(BaseEditModel):
     def edit(self, requests: Sequence[EditRequest]) -> list[EditResult]:
         from diffusers import EulerAncestralDiscreteScheduler
 
-        from baselines.instruct_pix2pix import _pil_to_tensor
-        from benchmark.diffusion.sampling import CPU_CHUNK, edit_images_batched, sampling_kwargs
+        from benchmark.diffusion.sampling import (CPU_CHUNK, edit_images_batched, images_to_tensor,
+                                                  sampling_kwargs)
 
         if not requests:
             return []
@@ -265,7 +265,7 @@ class MLLMGuidedEditor(BaseEditModel):
             images = edit_images_batched(
                 self.unet, self.vae,
                 lambda: EulerAncestralDiscreteScheduler.from_config(self.scheduler_config),
-                _pil_to_tensor([r.sample.source for r in requests], self.resolution).to(self.device),
+                images_to_tensor([r.sample.source for r in requests], self.resolution).to(self.device),
                 cond, self.guide.null_condition(1).float(), [r.generator(self.device) for r in requests],
                 chunk=CPU_CHUNK if self.device == "cpu" else None,
                 **sampling_kwargs(s, self.guidance_rescale))
@@ -299,8 +299,9 @@ class MLLMGuidedEditor(BaseEditModel):
         from diffusers import DDPMScheduler, UNet2DConditionModel
         from diffusers.optimization import get_scheduler
 
-        from baselines.instruct_pix2pix import CHECKPOINT_DIR, _pil_to_tensor
+        from baselines.instruct_pix2pix import CHECKPOINT_DIR
         from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
+        from benchmark.diffusion.sampling import images_to_tensor
         from benchmark.diffusion.text import load_tokenizer
         from benchmark.diffusion.training import autocast_for, diffusion_loss, resolve_recipe
 
@@ -392,8 +393,8 @@ class MLLMGuidedEditor(BaseEditModel):
                 l_ins, hidden = guide.instruction_loss(b["instructions"], b["expressives"], pv)
                 cond = guide.condition(hidden)
                 null = guide.null_condition(1)
-                l_edit = diffusion_loss(unet, vae, noise_sched, _pil_to_tensor(b["sources"], 64),
-                                        _pil_to_tensor(b["targets"], 64), cond, null, gen,
+                l_edit = diffusion_loss(unet, vae, noise_sched, images_to_tensor(b["sources"], 64),
+                                        images_to_tensor(b["targets"], 64), cond, null, gen,
                                         recipe["conditioning_dropout"])
             loss = recipe["edit_weight"] * l_edit
             if recipe["instruction_loss"]:

@@ -70,7 +70,7 @@ def square(image: Image.Image) -> Image.Image:
 
 
 def _missing(what: str, source: str, exc: Exception):
-    from baselines.instruct_pix2pix import MissingWeightsError
+    from benchmark.api import MissingWeightsError
 
     return MissingWeightsError(
         f"{what} not found locally ({source}); on a machine with network run `huggingface-cli "

@@ -22,7 +22,8 @@ import argparse
 import torch
 from diffusers import DDPMScheduler
 
-from baselines.instruct_pix2pix import InstructPix2Pix, _pil_to_tensor
+from baselines.instruct_pix2pix import InstructPix2Pix
+from benchmark.diffusion.sampling import images_to_tensor
 from benchmark.datasets import synth
 
 TIMESTEPS = (999, 900, 700, 500, 300, 100, 49, 20)
@@ -43,8 +44,8 @@ def main() -> None:
     samples = [synth.generate(a.variant, "val", i, size=64)[-1] for i in range(a.n)]
     sf = model.vae.config.scaling_factor
     with torch.no_grad():
-        v = model.vae.encode(_pil_to_tensor([s.source for s in samples], 64)).latent_dist.mode()
-        x = model.vae.encode(_pil_to_tensor([s.target for s in samples], 64)).latent_dist.mode() * sf
+        v = model.vae.encode(images_to_tensor([s.source for s in samples], 64)).latent_dist.mode()
+        x = model.vae.encode(images_to_tensor([s.target for s in samples], 64)).latent_dist.mode() * sf
         cond = torch.cat([model.encode_text([s.instruction for s in samples[i:i + 8]])
                           for i in range(0, a.n, 8)])
     null = model.null_condition().expand_as(cond)

@@ -61,15 +61,15 @@ def conditions(model, instructions, expressives, sources):
 def terminal_regression(model, variant: str, n: int) -> None:
     from diffusers import DDPMScheduler
 
-    from baselines.instruct_pix2pix import _pil_to_tensor
+    from benchmark.diffusion.sampling import images_to_tensor
     from benchmark.datasets import synth
 
     samples = [s for i in range(n) for s in synth.generate(variant, "train", i)][:n]
     cond, null = conditions(model, [s.instruction for s in samples],
                             [s.expressive or s.instruction for s in samples], [s.source for s in samples])
     vae, scale = model.vae, model.vae.config.scaling_factor
-    target = vae.encode(_pil_to_tensor([s.target for s in samples], 64)).latent_dist.mode() * scale
-    source = vae.encode(_pil_to_tensor([s.source for s in samples], 64)).latent_dist.mode()
+    target = vae.encode(images_to_tensor([s.target for s in samples], 64)).latent_dist.mode() * scale
+    source = vae.encode(images_to_tensor([s.source for s in samples], 64)).latent_dist.mode()
     identity = float(((source * scale - target) ** 2).mean())
     noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(0))
     t = torch.full((len(samples),), 999)

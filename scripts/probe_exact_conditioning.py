@@ -21,6 +21,7 @@ import torch.nn.functional as F
 import baselines.instruct_pix2pix as ip
 from benchmark.datasets import synth
 from benchmark.datasets.synth.scene import COLOURS, KINDS, POSITIONS, SIZE_CLASSES
+from benchmark.diffusion.sampling import images_to_tensor
 from probe_edit_ops import l1_vs_identity, op_key  # scripts/ is on sys.path when this runs as a script
 
 
@@ -88,7 +89,7 @@ def main():
     lrs = get_scheduler("cosine", opt, num_warmup_steps=100, num_training_steps=a.steps)
 
     val = [s for _, s in zip(range(64), add_samples("val"))]
-    vsrc = ip._pil_to_tensor([s.source for s in val], 64)
+    vsrc = images_to_tensor([s.source for s in val], 64)
     vattr = torch.tensor([parse(s.expressive) for s in val])
 
     def evaluate():
@@ -109,8 +110,8 @@ def main():
     losses = []
     for step in range(1, a.steps + 1):
         batch = [next(it) for _ in range(32)]
-        src = ip._pil_to_tensor([s.source for s in batch], 64)
-        tgt = ip._pil_to_tensor([s.target for s in batch], 64)
+        src = images_to_tensor([s.source for s in batch], 64)
+        tgt = images_to_tensor([s.target for s in batch], 64)
         attrs = torch.tensor([parse(s.expressive) for s in batch])
         lat = vae.encode(tgt).latent_dist.mode() * scale
         v = vae.encode(src).latent_dist.mode()

@@ -14,7 +14,8 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from baselines.instruct_pix2pix import InstructPix2Pix, _pil_to_tensor
+from baselines.instruct_pix2pix import InstructPix2Pix
+from benchmark.diffusion.sampling import images_to_tensor
 from benchmark.datasets import synth
 from benchmark.diffusion.text import tokenize
 
@@ -33,8 +34,8 @@ for i in range(10 * a.n):
     samples += synth.generate(a.variant, "train", i, size=model.resolution)[:1]
     if len(samples) >= a.n:
         break
-src = _pil_to_tensor([s.source for s in samples], model.resolution)
-tgt = _pil_to_tensor([s.target for s in samples], model.resolution)
+src = images_to_tensor([s.source for s in samples], model.resolution)
+tgt = images_to_tensor([s.target for s in samples], model.resolution)
 texts = [s.instruction for s in samples]
 variants = {"right": texts, "shuffled": texts[1:] + texts[:1], "empty": [""] * len(texts)}
 from diffusers import DDPMScheduler  # noqa: E402

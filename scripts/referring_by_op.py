@@ -88,7 +88,7 @@ for op in sorted(scores):
     print(f"| {op} | {len(scores[op][names[-1]])} | " + " | ".join(cells) + " |")
 print("\nwhole-image l1; where samples have a mask: (l1_in_mask / l1_out_mask over them). Lower is better.")
 if a.cvs:
-    print(f"\n| op | n | " + " | ".join(names) + " |")
+    print("\n| op | n | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for op in sorted(cvs_rows):
         print(f"| {op} | {len(cvs_rows[op][names[-1]])} | "

@@ -22,6 +22,21 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import resca
 from diffusers.utils.torch_utils import randn_tensor
 
 
+def images_to_tensor(images: Sequence, resolution: int) -> torch.Tensor:
+    """PIL images as the diffusion editors take them: RGB, resized to ``resolution`` square with
+    PIL bicubic when their size differs (the presets' documented input transform), float32
+    B x 3 x H x W in [-1, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    arrs = []
+    for im in images:
+        if im.size != (resolution, resolution):
+            im = im.resize((resolution, resolution), Image.BICUBIC)
+        arrs.append(np.asarray(im.convert("RGB"), dtype=np.float32))
+    return (torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2) / 127.5 - 1.0).contiguous()
+
+
 def sampling_kwargs(settings, guidance_rescale: float = 0.0) -> dict:
     """``edit_images`` keyword arguments from a task's generation settings: ``steps`` (20),
     ``image_guidance_scale`` αV (1.5), ``text_guidance_scale`` αX (7.5) and ``guidance_rescale``

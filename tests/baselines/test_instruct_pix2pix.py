@@ -143,12 +143,12 @@ def test_loss_decreases_when_fitting_a_fixed_batch():
     tok = train_tokenizer(WORDS * 5, vocab_size=300)
     unet, vae, text, sched = build_tiny_components(tok)
     from benchmark.datasets import synth
-    from baselines.instruct_pix2pix import _pil_to_tensor
+    from benchmark.diffusion.sampling import images_to_tensor
     from benchmark.diffusion.text import tokenize
 
     samples = synth.load("ma5k", "train", limit=4)
-    src = _pil_to_tensor([s.source for s in samples], 64)
-    tgt = _pil_to_tensor([s.target for s in samples], 64)
+    src = images_to_tensor([s.source for s in samples], 64)
+    tgt = images_to_tensor([s.target for s in samples], 64)
     ids = tokenize(tok, [s.instruction for s in samples])
     opt = torch.optim.AdamW(list(unet.parameters()) + list(text.parameters()), lr=1e-3)
 

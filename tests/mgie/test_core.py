@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from benchmark.diffusion.text import train_tokenizer
-from mgie.core import IMG_TOKENS, N_IMG, NUM_QUERIES, EditHead, add_mgie_tokens, freeze_for_mgie
+from mgie.core import IMG_TOKENS, N_IMG, NUM_QUERIES, add_mgie_tokens, freeze_for_mgie
 from mgie.editor import build_tiny_guide, pixel_values
 
 TEXTS = ["make the red circle blue", "turn the large red circle in the centre blue",

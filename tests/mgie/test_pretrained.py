@@ -9,7 +9,7 @@ import torch
 
 from _dataset_fixtures import write_ipr2pr_folder
 from _helpers import tiny_sd_folder
-from baselines.instruct_pix2pix import MissingWeightsError
+from benchmark.api import MissingWeightsError
 from baselines.lgie import LGIE
 from benchmark.api import EditRequest
 from benchmark.datasets import ipr2pr

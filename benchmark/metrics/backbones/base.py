@@ -23,11 +23,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmark.api import MissingWeightsError  # noqa: F401 - part of this module's interface
+
 __all__ = ["Backbone", "MissingWeightsError", "sha256_file", "rgb", "combine_sha256"]
-
-
-class MissingWeightsError(FileNotFoundError):
-    """Standard weights are not on this machine; the message names the file and the fix."""
 
 
 def rgb(image: Image.Image) -> Image.Image:
