@@ -146,11 +146,11 @@ class MLLMGuidedEditor(BaseEditModel):
         from mgie import pretrained
 
         how = (f"editbench train --model {self.name} --preset 7b --data-dir IPR2PR_DIR --recipe "
-               f"expressive_file=PATH on GPUs (base models {pretrained.default_lm(self.multimodal)} "
-               f"and {pretrained.SD15})")
+               "expressive_file=PATH")
         if folder is None:
-            raise MissingWeightsError(f"{self.name} 7b needs a trained folder (--weights-dir DIR); build it "
-                                      f"with `{how}`")
+            raise MissingWeightsError(
+                f"{self.name} 7b needs a trained folder (--weights-dir DIR); build it on GPUs with "
+                f"`{how}` (base models {pretrained.default_lm(self.multimodal)} and {pretrained.SD15})")
         m = load_manifest(folder, what=f"{self.name} 7b checkpoint", how=how)
         if m.get("format") != pretrained.FORMAT or m.get("multimodal") != self.multimodal:
             raise ValueError(f"{folder} is not a {self.name} 7b checkpoint (format {m.get('format')!r}, "
