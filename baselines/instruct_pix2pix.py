@@ -110,6 +110,10 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                # extra share of samples whose instruction alone is dropped, on top of the 5/5/5
                # (0 = InstructPix2Pix's scheme); benchmark.diffusion.training.conditioning_dropout
                "extra_text_dropout": 0.0,
+               # exponential moving average of the trained weights, written as the checkpoint:
+               # diffusers' EMAModel with its defaults (decay min(0.9999, (1 + s) / (10 + s))), as
+               # its train_instruct_pix2pix.py --use_ema; InstructPix2Pix's own config trains with EMA
+               "ema": False,
                # diffusers' get_scheduler name; "constant" (with warmup_steps=0) matches MGIE's
                # joint stage (fixed lr 1e-4), for fine-tuning a trained checkpoint (--base-checkpoint)
                "lr_schedule": "cosine"}
@@ -404,11 +408,25 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     lr_sched = get_scheduler(recipe["lr_schedule"], optimizer, num_warmup_steps=recipe["warmup_steps"],
                              num_training_steps=recipe["steps"])
     unet, text_encoder, optimizer = accelerator.prepare(unet, text_encoder, optimizer)
+    ema = None
+    if recipe["ema"]:
+        from diffusers.training_utils import EMAModel
+
+        ema = EMAModel(params)
     start, history, elapsed0 = 0, [], 0.0
     if resume and (work / "state.json").is_file():
         start, history, elapsed0 = load_training_state(work, _bare(accelerator.unwrap_model(unet)),
                                                        accelerator.unwrap_model(text_encoder),
                                                        optimizer, lr_sched)
+        if ema is not None:
+            from safetensors.torch import load_file
+
+            if not (work / "ema.safetensors").is_file():
+                raise ValueError(f"{work} holds no EMA weights (that run trained without ema): "
+                                 "resume it without --recipe ema=true")
+            shadow = load_file(str(work / "ema.safetensors"))
+            ema.shadow_params = [shadow[str(i)] for i in range(len(params))]
+            ema.optimization_step = start
     null_ids = tokenize(tokenizer, [""]).to(accelerator.device)
     t_weights = None if recipe["timestep_bias"] == "none" else timestep_bias_weights(
         noise_scheduler.config.num_train_timesteps, recipe["timestep_bias"],
@@ -434,6 +452,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
         optimizer.step()
         lr_sched.step()
         optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(params)
         losses.append(float(loss.detach()))
         step = k + 1
         if step % log_every == 0 or step == recipe["steps"]:
@@ -444,8 +464,12 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
         if step % checkpoint_every == 0 and step < recipe["steps"]:
             save_training_state(work, step, history, elapsed0 + time.perf_counter() - t0,
                                 _bare(accelerator.unwrap_model(unet)), accelerator.unwrap_model(text_encoder),
-                                optimizer, lr_sched, tokenizer)
+                                optimizer, lr_sched, tokenizer,
+                                extra={"ema": {str(i): p for i, p in enumerate(ema.shadow_params)}}
+                                if ema is not None else None)
     wall = elapsed0 + time.perf_counter() - t0
+    if ema is not None:
+        ema.copy_to(params)  # the checkpoint holds the averaged weights
     final_loss = history[-1]["loss"] if history else math.nan
     manifest = write_checkpoint(
         out,

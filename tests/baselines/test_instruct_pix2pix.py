@@ -192,6 +192,36 @@ def test_train_writes_a_checkpoint_and_resumes(tmp_path):
     assert [h["step"] for h in resumed["loss_history"]] == [1, 2, 3, 4, 5, 6]
 
 
+def test_ema_checkpoint_holds_the_averaged_weights_and_resumes(tmp_path):
+    from safetensors.torch import load_file
+
+    def weights(out):
+        return load_file(str(out / "unet.safetensors"))
+
+    kw = dict(batch_size=2, log_every=1, corpus_per_variant=20, command="test")
+    train(output_dir=str(tmp_path / "plain1"), steps=1, **kw)
+    train(output_dir=str(tmp_path / "ema1"), steps=1, recipe_overrides={"ema": True}, **kw)
+    # diffusers' EMAModel takes the weights as they are after the first step (decay 0)
+    assert all(torch.equal(a, b) for a, b in zip(weights(tmp_path / "plain1").values(),
+                                                  weights(tmp_path / "ema1").values()))
+    train(output_dir=str(tmp_path / "plain3"), steps=3, **kw)
+    ema3 = train(output_dir=str(tmp_path / "ema3"), steps=3, recipe_overrides={"ema": True}, **kw)
+    assert ema3["config"]["recipe"]["ema"] is True
+    assert any(not torch.equal(a, b) for a, b in zip(weights(tmp_path / "plain3").values(),
+                                                      weights(tmp_path / "ema3").values()))
+    # the training state carries the EMA weights: resuming from it twice gives the same checkpoint
+    part = tmp_path / "part"
+    train(output_dir=str(part), steps=3, checkpoint_every=2, recipe_overrides={"ema": True}, **kw)
+    assert (part / "training-state" / "ema.safetensors").is_file()
+    train(output_dir=str(part), steps=4, resume=True, recipe_overrides={"ema": True}, **kw)
+    first = weights(part)
+    train(output_dir=str(part), steps=4, resume=True, recipe_overrides={"ema": True}, **kw)
+    assert all(torch.equal(a, b) for a, b in zip(first.values(), weights(part).values()))
+    (part / "training-state" / "ema.safetensors").unlink()
+    with pytest.raises(ValueError, match="no EMA weights"):
+        train(output_dir=str(part), steps=4, resume=True, recipe_overrides={"ema": True}, **kw)
+
+
 def test_tiny_fine_tunes_from_a_base_checkpoint(tmp_path):
     base = tmp_path / "base"
     train(output_dir=str(base), steps=2, batch_size=2, log_every=1, corpus_per_variant=20,
