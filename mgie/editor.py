@@ -286,6 +286,9 @@ class MLLMGuidedEditor(BaseEditModel):
               checkpoint_every: int = 500, **_: Any) -> dict:
         """``checkpoint_every``: the 7b preset's training-state interval (the tiny run saves at the
         end only: it fits in the 20-minute budget)."""
+        if learning_rate is not None:  # --lr would otherwise be a silent no-op
+            raise ValueError(f"{cls.name} trains with two learning rates: use --recipe lr_mllm=X "
+                             "and --recipe lr_unet=Y instead of --lr")
         if preset == "7b":
             from mgie import pretrained
 

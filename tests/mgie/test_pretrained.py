@@ -137,6 +137,8 @@ def test_7b_lgie_trains_resumes_and_edits_without_an_image(world, tmp_path):
 
 
 def test_7b_errors_name_what_is_missing(world, tmp_path):
+    with pytest.raises(ValueError, match="lr_mllm"):
+        MGIE.train(preset="7b", output_dir=str(tmp_path), learning_rate=1e-5)
     with pytest.raises(MissingWeightsError, match="--weights-dir"):
         MGIE(preset="7b")
     with pytest.raises(ValueError, match="expressive_file"):
