@@ -345,6 +345,9 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
                           base_checkpoint=base_checkpoint, **_)
     if preset != "tiny":
         raise ValueError(f"unknown preset {preset!r} for {NAME} (tiny, sd15)")
+    if data_dir is not None:  # it would otherwise be a silent no-op
+        raise ValueError("the tiny preset trains on the synth train split; --data-dir is for the "
+                         "full-size presets")
     from diffusers.optimization import get_scheduler
 
     from benchmark.diffusion.checkpoints import load_training_state, save_training_state

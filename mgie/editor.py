@@ -299,6 +299,9 @@ class MLLMGuidedEditor(BaseEditModel):
                                     checkpoint_every=checkpoint_every)
         if preset != "tiny":
             raise ValueError(f"unknown preset {preset!r} for {cls.name} (tiny, 7b)")
+        if data_dir is not None:  # it would otherwise be a silent no-op
+            raise ValueError("the tiny preset trains on the synth train split; --data-dir is for the "
+                             "full-size presets")
         from diffusers import DDPMScheduler, UNet2DConditionModel
         from diffusers.optimization import get_scheduler
 

@@ -261,6 +261,15 @@ def test_bf16_mixed_precision_training_is_recorded_and_deterministic(tmp_path):
     assert [h["loss"] for h in fp32["loss_history"]] != losses[0]
 
 
+def test_tiny_presets_refuse_a_data_dir_they_would_ignore(tmp_path):
+    from mgie.mgie import MGIE
+
+    for trainer in (train, MGIE.train):
+        with pytest.raises(ValueError, match="synth train split"):
+            trainer(output_dir=str(tmp_path), data_dir=str(tmp_path))
+    assert not any(tmp_path.iterdir())
+
+
 def test_unknown_recipe_override_is_refused_before_training(tmp_path):
     from mgie.mgie import MGIE
 
