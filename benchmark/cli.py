@@ -189,6 +189,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         # CPU kernels may sum in another order with more threads, so a shipped checkpoint's
         # command names its thread count (the manifest records it too)
         torch.set_num_threads(args.threads)
+    if args.device and args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():  # the trainers would fall back to the CPU silently
+            raise UsageError("--device cuda was asked for but torch sees no CUDA device")
     if args.base_checkpoint:
         extra["base_checkpoint"] = args.base_checkpoint
     manifest = trainer(preset=args.preset, output_dir=args.output_dir, steps=args.steps,

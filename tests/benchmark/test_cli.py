@@ -99,6 +99,14 @@ def test_user_errors_are_one_line_exit_2(capsys, tmp_path):
     assert "did you mean 'oracle'" in err and err.count("\n") == 1
     assert main(["score", "--task", "synth-evr", "--outputs", str(tmp_path / "nope")]) == 2
     assert main(["run", "--model", "oracle", "--task", "synth-evr", "--seeds", "a,b"]) == 2
+    import torch
+
+    if not torch.cuda.is_available():  # training would otherwise fall back to the CPU silently
+        capsys.readouterr()
+        assert main(["train", "--model", "instruct-pix2pix", "--device", "cuda",
+                     "--output-dir", str(tmp_path / "t")]) == 2
+        assert "no CUDA device" in capsys.readouterr().err
+        assert not (tmp_path / "t").exists()
 
 
 def test_list_and_module_entry_point(subprocess_env):
