@@ -547,19 +547,18 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
     saves the training state (UNet, optimizer, schedule, history: safetensors + JSON) under
     ``OUT/training-state``; ``--resume`` goes on from it."""
     import json
-    import os
-
-    from benchmark.diffusion.checkpoints import load_training_state, save_training_state
 
     from diffusers import (AutoencoderKL, DDPMScheduler, EulerAncestralDiscreteScheduler,
                            StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel)
     from diffusers.optimization import get_scheduler
     from transformers import AutoTokenizer, CLIPTextModel
 
-    from benchmark.diffusion.training import (diffusion_loss, fresh_accelerator, resolve_recipe,
-                                              stream_seed)
+    from benchmark.diffusion.checkpoints import (folder_digests, load_training_state,
+                                                 save_training_state)
+    from benchmark.diffusion.training import (batch_plan, diffusion_loss, fresh_accelerator,
+                                              resolve_recipe, stream_seed)
     from benchmark.diffusion.unet import expand_conv_in
-    from benchmark.files import atomic_write_json, sha256_bytes
+    from benchmark.files import atomic_write_json
 
     recipe = resolve_recipe(SD15_RECIPE, recipe_overrides, steps=steps, batch_size=batch_size,
                             learning_rate=learning_rate)
@@ -583,9 +582,7 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
     text_encoder.requires_grad_(False)
 
     on_gpu = torch.cuda.is_available() and device != "cpu"
-    procs = int(os.environ.get("WORLD_SIZE", "1"))
-    per_device = min(recipe["per_device_batch_size"], recipe["batch_size"])
-    accum = max(1, recipe["batch_size"] // (per_device * procs))
+    per_device, accum, procs = batch_plan(recipe)
     accelerator = fresh_accelerator(cpu=not on_gpu, mixed_precision="bf16" if on_gpu else "no",
                               gradient_accumulation_steps=accum)
     torch.manual_seed(seed)
@@ -643,10 +640,7 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
             scheduler=EulerAncestralDiscreteScheduler.from_config(noise_scheduler.config),
             safety_checker=None, feature_extractor=None, requires_safety_checker=False)
         pipe.save_pretrained(out, safe_serialization=True)
-        files = {str(f.relative_to(out)): sha256_bytes(f.read_bytes())
-                 for f in sorted(out.rglob("*")) if f.is_file() and f.name != "manifest.json"
-                 and f.relative_to(out).parts[0] != "training-state"}
-        manifest = {"format": "editbench-diffusers-pipeline/1", "files": files, "model": NAME,
+        manifest = {"format": "editbench-diffusers-pipeline/1", "files": folder_digests(out), "model": NAME,
                     "preset": "sd15", "base": source, "recipe": recipe, "seed": seed,
                     "steps": recipe["steps"], "gradient_accumulation": accum, "processes": procs,
                     "wall_seconds": round(elapsed0 + time.perf_counter() - t0, 1),

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -192,11 +191,6 @@ def _training_pairs(data_dir: str | None, table: dict[str, str]):
     return pairs, sorted(expressive), expressive
 
 
-def _to_tensor(image: Image.Image, size: int) -> torch.Tensor:
-    arr = np.asarray(square(image).resize((size, size), Image.BICUBIC), dtype=np.float32)
-    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
-
-
 class JointLoss(torch.nn.Module):
     """L_all for one batch, as one module so that accelerate's DDP wrapper syncs every gradient."""
 
@@ -232,10 +226,13 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
     from diffusers import EulerAncestralDiscreteScheduler
     from diffusers.optimization import get_scheduler
 
-    from benchmark.diffusion.checkpoints import load_training_state, save_training_state
-    from benchmark.diffusion.training import draw_pairs, fresh_accelerator, resolve_recipe, stream_seed
+    from benchmark.diffusion.checkpoints import (folder_digests, load_training_state,
+                                                 save_training_state)
+    from benchmark.diffusion.sampling import images_to_tensor
+    from benchmark.diffusion.training import (batch_plan, draw_pairs, fresh_accelerator,
+                                              resolve_recipe, stream_seed)
     from benchmark.diffusion.unet import expand_conv_in
-    from benchmark.files import atomic_write_json, sha256_file
+    from benchmark.files import atomic_write_json
 
     recipe = resolve_recipe(RECIPE_7B, recipe_overrides, steps=steps, batch_size=batch_size)
     out = Path(output_dir) if output_dir else Path("checkpoints") / f"{cls.name}-7b"
@@ -245,9 +242,7 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
     lm_source = recipe["lm"] or default_lm(cls.multimodal)
     sd_source = base_checkpoint or SD15
     on_gpu = torch.cuda.is_available() and device != "cpu"
-    procs = int(os.environ.get("WORLD_SIZE", "1"))
-    per_device = min(recipe["per_device_batch_size"], recipe["batch_size"])
-    accum = max(1, recipe["batch_size"] // (per_device * procs))
+    per_device, accum, procs = batch_plan(recipe)
     accelerator = fresh_accelerator(cpu=not on_gpu, gradient_accumulation_steps=accum,
                                      mixed_precision=recipe["mixed_precision"] if on_gpu else "no")
     torch.manual_seed(seed)
@@ -282,8 +277,8 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
         pick = draw_pairs(pairs, per_device, rng, eligible)
         k += 1
         dev = accelerator.device
-        src = torch.stack([_to_tensor(it.source, recipe["resolution"]) for _, it in pick]).to(dev)
-        tgt = torch.stack([_to_tensor(it.target, recipe["resolution"]) for _, it in pick]).to(dev)
+        src = images_to_tensor([square(it.source) for _, it in pick], recipe["resolution"]).to(dev)
+        tgt = images_to_tensor([square(it.target) for _, it in pick], recipe["resolution"]).to(dev)
         pv = pixels([it.source for _, it in pick]).to(dev) if pixels else None
         with accelerator.accumulate(joint), accelerator.autocast():
             loss, l_ins, l_edit = joint([it.instruction for _, it in pick], [expressive[i] for i, _ in pick],
@@ -319,9 +314,7 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
     EulerAncestralDiscreteScheduler.from_config(noise_sched.config).save_pretrained(out / "scheduler")
     guide.tokenizer.save_pretrained(out / "tokenizer")
     save_file(trainable_state(final.guide), str(out / "guide_trainable.safetensors"))
-    files = {str(f.relative_to(out)): sha256_file(f)
-             for f in sorted(out.rglob("*")) if f.is_file() and f.name != "manifest.json"
-             and f.relative_to(out).parts[0] != "training-state"}
+    files = folder_digests(out)
     last = history[-1] if history else {}
     manifest = {"format": FORMAT, "files": files, "model": cls.name, "preset": "7b",
                 "base_lm": lm_source, "base_diffusion": sd_source, "multimodal": cls.multimodal,

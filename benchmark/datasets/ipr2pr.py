@@ -102,9 +102,7 @@ class TrainingPairs:
         if (root / "seeds.json").is_file():
             if split not in SPLITS:
                 raise ValueError(f"ipr2pr: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-            seeds = load_json(root / "seeds.json", "IPr2Pr seeds.json", HINT)
-            expect_type(seeds, list, "IPr2Pr seeds.json (a list of [name, [seed, ...]])")
-            self._keys = [(str(name), str(seed)) for name, seed_list in split_entries(seeds, split)
+            self._keys = [(str(name), str(seed)) for name, seed_list in _split_seeds(root, split)
                           for seed in seed_list]
             self._rows = None
         else:
@@ -163,16 +161,21 @@ def split_entries(entries: list[Any], split: str) -> list[Any]:
     return entries[math.floor(lo * len(entries)):math.floor(hi * len(entries))]
 
 
-def _folder_tasks(root: Path, split: str, limit: int | None) -> list[Task]:
+def _split_seeds(root: Path, split: str) -> list[Any]:
+    """The ``[name, [seed, ...]]`` entries of ``split`` in ``<root>/seeds.json``, checked."""
     seeds = load_json(root / "seeds.json", "IPr2Pr seeds.json", HINT)
     expect_type(seeds, list, "IPr2Pr seeds.json (a list of [name, [seed, ...]])")
     for i, entry in enumerate(seeds):
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)):
             raise ValueError(f"IPr2Pr seeds.json entry {i}: expected [name, [seed, ...]], "
                              f"found {str(entry)[:80]}")
+    return split_entries(seeds, split)
+
+
+def _folder_tasks(root: Path, split: str, limit: int | None) -> list[Task]:
     tasks: list[Task] = []
     n = 0
-    for name, seed_list in split_entries(seeds, split):
+    for name, seed_list in _split_seeds(root, split):
         if limit is not None and n >= limit:
             break
         chosen = seed_list if limit is None else seed_list[: limit - n]

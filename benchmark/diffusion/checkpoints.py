@@ -58,6 +58,14 @@ def write_checkpoint(out: str | Path, modules: dict[str, torch.nn.Module], token
     return manifest
 
 
+def folder_digests(out: Path) -> dict[str, str]:
+    """sha256 of every file of a saved folder (diffusers layout), by relative path, leaving out
+    the manifest and the ``training-state/`` a run keeps for ``--resume``."""
+    out = Path(out)
+    return {str(f.relative_to(out)): sha256_file(f) for f in sorted(out.rglob("*"))
+            if f.is_file() and f.name != MANIFEST and f.relative_to(out).parts[0] != "training-state"}
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (tuple, set)):
         return list(obj)

@@ -134,6 +134,16 @@ def fresh_accelerator(**kwargs):
     return Accelerator(**kwargs)
 
 
+def batch_plan(recipe: dict) -> tuple[int, int, int]:
+    """(per-device batch, gradient-accumulation steps, processes) of a full-size recipe: batch =
+    per-device batch x processes (accelerate's ``WORLD_SIZE``) x accumulation."""
+    import os
+
+    procs = int(os.environ.get("WORLD_SIZE", "1"))
+    per_device = min(recipe["per_device_batch_size"], recipe["batch_size"])
+    return per_device, max(1, recipe["batch_size"] // (per_device * procs)), procs
+
+
 def stream_seed(seed: int, k: int, rank: int) -> int:
     """The noise generator's seed for micro-batch k of a full-size run on process ``rank``: a
     function of (seed, k, rank) only, so a resumed run repeats the uninterrupted one's draws."""
