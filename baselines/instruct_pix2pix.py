@@ -282,7 +282,9 @@ class InstructPix2Pix(BaseEditModel):
             cond = torch.cat([self.encode_text([texts[i] for i in idx])[:real]
                               for idx, real in fixed_chunks(len(texts), chunk)])
         kwargs = sampling_kwargs(settings, self.guidance_rescale)
-        gens = [r.generator(self.device) for r in requests]
+        # CPU generators on every device: a seed draws the same noise on a CPU and a GPU
+        # (diffusers' randn_tensor draws on the generator's device and moves the noise)
+        gens = [r.generator() for r in requests]
         images = edit_images_batched(
             self.unet, self.vae, lambda: EulerAncestralDiscreteScheduler.from_config(self.scheduler_config),
             source, cond, self.null_condition(), gens, chunk=chunk, **kwargs)
@@ -646,6 +648,7 @@ def train_sd15(output_dir: str | None = None, steps: int | None = None, batch_si
                     "wall_seconds": round(elapsed0 + time.perf_counter() - t0, 1),
                     "final_loss": history[-1]["loss"] if history else math.nan,
                     "loss_history": history, "device": str(accelerator.device),
+                    "mixed_precision": accelerator.mixed_precision,
                     "command": command or f"editbench train --model {NAME} --preset sd15",
                     "torch": torch.__version__}
         atomic_write_json(out / "manifest.json", json.loads(json.dumps(manifest, default=str)))

@@ -266,7 +266,8 @@ class MLLMGuidedEditor(BaseEditModel):
                 self.unet, self.vae,
                 lambda: EulerAncestralDiscreteScheduler.from_config(self.scheduler_config),
                 images_to_tensor([r.sample.source for r in requests], self.resolution).to(self.device),
-                cond, self.guide.null_condition(1).float(), [r.generator(self.device) for r in requests],
+                cond, self.guide.null_condition(1).float(),
+                [r.generator() for r in requests],  # CPU generators: the same noise on any device
                 chunk=CPU_CHUNK if self.device == "cpu" else None,
                 **sampling_kwargs(s, self.guidance_rescale))
         out = []

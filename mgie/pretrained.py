@@ -325,6 +325,7 @@ def train(cls, output_dir: str | None = None, steps: int | None = None, batch_si
                 "final_loss": (last["loss_ins"] * recipe["instruction_loss"]
                                + recipe["edit_weight"] * last["loss_edit"]) if last else math.nan,
                 "loss_history": history, "device": str(accelerator.device),
+                "mixed_precision": accelerator.mixed_precision,
                 "command": command or f"editbench train --model {cls.name} --preset 7b",
                 "torch": torch.__version__}
     atomic_write_json(out / "manifest.json", json.loads(json.dumps(manifest, default=str)))

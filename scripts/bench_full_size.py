@@ -31,6 +31,7 @@ p.add_argument("--steps", type=int, default=100)
 p.add_argument("--resolution", type=int, default=512)
 p.add_argument("--repeats", type=int, default=3)
 p.add_argument("--tiny", action="store_true", help="shrink every part (CPU smoke run)")
+p.add_argument("--compile", action="store_true", help="torch.compile the UNet (benchmark.diffusion.unet)")
 a = p.parse_args()
 dev, lm_dtype = a.device, (torch.bfloat16 if a.device.startswith("cuda") else torch.float32)
 torch.manual_seed(0)
@@ -49,7 +50,7 @@ def sd15_parts(resolution: int, tiny: bool):
     unet = UNet2DConditionModel(sample_size=resolution // 8, in_channels=8, out_channels=4,
                                 cross_attention_dim=768, **unet_kw)
     unet = unet.to(dev, memory_format=torch.channels_last)
-    unet = for_inference(unet, "bfloat16", False, dev)
+    unet = for_inference(unet, "bfloat16", a.compile, dev)
     sched = EulerAncestralDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
                                             beta_end=0.012, steps_offset=1)
     return unet, vae.to(dev).eval(), dict(sched.config)
@@ -57,8 +58,9 @@ def sd15_parts(resolution: int, tiny: bool):
 
 tok = train_tokenizer(["what will this image be like if", "make it look like a painting",
                        "USER: ASSISTANT: a chat between a curious user"] * 8, vocab_size=300)
-unet, vae, sched_cfg = sd15_parts(a.resolution, a.tiny)
 t_build = time.perf_counter()
+torch.set_default_device(dev)  # random init where the parts run: 7B parameters init slowly on a CPU
+unet, vae, sched_cfg = sd15_parts(a.resolution, a.tiny)
 if a.model == "instruct-pix2pix":
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -71,7 +73,7 @@ if a.model == "instruct-pix2pix":
     model.__dict__.update(preset="full-size-random", device=dev, unet=unet, vae=vae, tokenizer=tok,
                           text_encoder=CLIPTextModel(text_cfg).to(dev).eval(), scheduler_config=sched_cfg,
                           resolution=a.resolution, guidance_rescale=0.0, _null=None,
-                          inference={"dtype": "bfloat16", "compile": False})
+                          inference={"dtype": "bfloat16", "compile": a.compile})
 else:
     from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlamaForCausalLM
     from transformers import LlavaConfig, LlavaForConditionalGeneration
@@ -111,7 +113,8 @@ else:
                           _pixels=lambda ims: proc(images=[square(im) for im in ims],
                                                    return_tensors="pt").pixel_values.to(lm_dtype),
                           scheduler_config=sched_cfg, resolution=a.resolution, guidance_rescale=0.0,
-                          inference={"dtype": "bfloat16", "compile": False})
+                          inference={"dtype": "bfloat16", "compile": a.compile})
+torch.set_default_device("cpu")
 build = time.perf_counter() - t_build
 
 settings = {"steps": a.steps, "image_guidance_scale": 1.5, "text_guidance_scale": 7.5}
@@ -137,5 +140,5 @@ peak = (f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
         if dev.startswith("cuda") else "")
 print(f"{a.model} full-size{' (tiny stand-in)' if a.tiny else ''}, random weights, on "
       f"{device_label({'device': dev, **device_info(dev)})}: batch 1, {a.steps} steps, {a.resolution} px, "
-      f"UNet bf16 channels-last: best {min(times):.3f} s/edit, mean {sum(times) / len(times):.3f} "
+      f"UNet bf16 channels-last{' compiled' if a.compile else ''}: best {min(times):.3f} s/edit, mean {sum(times) / len(times):.3f} "
       f"(warm-up {warm:.1f} s, parts built in {build:.1f} s{peak})")

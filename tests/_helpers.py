@@ -6,10 +6,14 @@ import os
 import time
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from benchmark.api import BaseEditModel, EditResult, EditSample, FailedSample
+
+# GPU tests run on a machine with CUDA (the GPU sessions); CI has none, so they skip there
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 class NoiseEditor(BaseEditModel):

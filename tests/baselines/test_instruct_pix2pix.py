@@ -9,6 +9,7 @@ import torch
 from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline
 from PIL import Image
 
+from _helpers import needs_cuda
 from baselines.instruct_pix2pix import InstructPix2Pix, build_tiny_components, train
 from benchmark.api import EditRequest, EditSample
 from benchmark.diffusion.checkpoints import write_checkpoint
@@ -138,23 +139,40 @@ def test_missing_and_altered_checkpoints_fail_clearly(tmp_path, random_checkpoin
         InstructPix2Pix(preset="xl")
 
 
-def test_loss_decreases_when_fitting_a_fixed_batch():
+@needs_cuda
+def test_gpu_edits_repeat_and_match_the_cpu_within_rounding():
+    from benchmark.datasets import synth
+
+    # the protocol's guidance, which amplifies any rounding difference 7.5-fold
+    settings = {"steps": 20, "image_guidance_scale": 1.5, "text_guidance_scale": 7.5}
+    reqs = [EditRequest(s, seed=0, settings=settings) for s in synth.load("ma5k", "test", limit=8)]
+    cpu = np.stack([r.image for r in InstructPix2Pix().edit(reqs)])
+    gpu_model = InstructPix2Pix(device="cuda")
+    gpu, again = (np.stack([r.image for r in gpu_model.edit(reqs)]) for _ in range(2))
+    assert np.array_equal(gpu, again)  # same seed, same batch: same bits on the GPU too
+    diff = np.abs(gpu - cpu)  # same noise (CPU generators), so only arithmetic differs
+    assert diff.mean() < 2e-3 and diff.max() < 0.05, (diff.mean(), diff.max())
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
+def test_loss_decreases_when_fitting_a_fixed_batch(device):
     torch.manual_seed(0)
     tok = train_tokenizer(WORDS * 5, vocab_size=300)
     unet, vae, text, sched = build_tiny_components(tok)
+    unet, vae, text = unet.to(device), vae.to(device), text.to(device)
     from benchmark.datasets import synth
     from benchmark.diffusion.sampling import images_to_tensor
     from benchmark.diffusion.text import tokenize
 
     samples = synth.load("ma5k", "train", limit=4)
-    src = images_to_tensor([s.source for s in samples], 64)
-    tgt = images_to_tensor([s.target for s in samples], 64)
-    ids = tokenize(tok, [s.instruction for s in samples])
+    src = images_to_tensor([s.source for s in samples], 64).to(device)
+    tgt = images_to_tensor([s.target for s in samples], 64).to(device)
+    ids = tokenize(tok, [s.instruction for s in samples]).to(device)
     opt = torch.optim.AdamW(list(unet.parameters()) + list(text.parameters()), lr=1e-3)
 
     def loss_at(seed):
         cond = text(ids)[0]
-        null = text(tokenize(tok, [""]))[0]
+        null = text(tokenize(tok, [""]).to(device))[0]
         return diffusion_loss(unet, vae, sched, src, tgt, cond, null,
                               torch.Generator().manual_seed(seed), dropout_p=0.0)
 
@@ -284,7 +302,20 @@ def test_unknown_recipe_override_is_refused_before_training(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_sd15_recipe_trains_from_a_diffusers_folder_and_the_adapter_loads_it(tmp_path):
+@needs_cuda
+def test_tiny_training_on_a_gpu_in_bf16_is_recorded_and_its_checkpoint_edits(tmp_path):
+    out = tmp_path / "gpu"
+    m = train(output_dir=str(out), steps=6, batch_size=4, device="cuda", log_every=1,
+              corpus_per_variant=20, command="test", recipe_overrides={"mixed_precision": "bf16"})
+    assert m["device"].startswith("cuda") and m["config"]["recipe"]["mixed_precision"] == "bf16"
+    assert len(m["loss_history"]) == 6 and all(np.isfinite(h["loss"]) for h in m["loss_history"])
+    model = InstructPix2Pix(checkpoint=str(out), device="cuda")
+    res = model.edit([EditRequest(s, seed=0, settings={"steps": 4}) for s in _samples(3)])
+    assert all(r.image.shape == (64, 64, 3) and np.isfinite(r.image).all() for r in res)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
+def test_sd15_recipe_trains_from_a_diffusers_folder_and_the_adapter_loads_it(tmp_path, device):
     from _dataset_fixtures import write_ipr2pr_folder
     from _helpers import tiny_sd_folder
     from diffusers import UNet2DConditionModel
@@ -293,10 +324,11 @@ def test_sd15_recipe_trains_from_a_diffusers_folder_and_the_adapter_loads_it(tmp
     data = write_ipr2pr_folder(tmp_path / "ipr2pr", n_prompts=6, seeds_per_prompt=2, size=40)["root"]
     out = tmp_path / "out"
     manifest = train(preset="sd15", output_dir=str(out), steps=3, batch_size=4, base_checkpoint=str(base),
-                     data_dir=str(data), seed=0, device="cpu", log_every=1,
+                     data_dir=str(data), seed=0, device=device, log_every=1,
                      recipe_overrides={"resolution": 16, "resize_range": [16, 20],
                                        "per_device_batch_size": 2})
     assert manifest["gradient_accumulation"] == 2 and manifest["steps"] == 3
+    assert manifest["mixed_precision"] == ("bf16" if device == "cuda" else "no")  # bf16 on GPUs
     assert [h["step"] for h in manifest["loss_history"]] == [1, 2, 3]
     assert all(np.isfinite(h["loss"]) for h in manifest["loss_history"])
     unet = UNet2DConditionModel.from_pretrained(out / "unet")

@@ -7,6 +7,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from _helpers import needs_cuda
 from benchmark.cli import main
 
 
@@ -143,6 +144,23 @@ def test_train_threads_are_set_before_training(tmp_path, monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert seen["threads"] == 1 and seen["steps"] == 1 and seen["output_dir"] == str(tmp_path)
+
+
+@needs_cuda
+def test_a_gpu_run_scores_what_the_cpu_run_scores(tmp_path):
+    """Model and metrics on a GPU: the same noise (CPU generators) and the same backbones, so
+    every metric agrees with the CPU run up to arithmetic rounding."""
+    runs = {}
+    for dev in ("cpu", "cuda"):
+        out = tmp_path / f"{dev}.json"
+        assert main(["run", "--model", "instruct-pix2pix", "--task", "synth-ma5k", "--limit", "8",
+                     "--seeds", "0,1", "--device", dev, "--output", str(out),
+                     "--cache-dir", str(tmp_path / f"cache-{dev}"), "--no-progress"]) == 0
+        runs[dev] = json.loads(out.read_text())
+    assert runs["cuda"]["failures"] == [] and set(runs["cuda"]["metrics"]) == set(runs["cpu"]["metrics"])
+    for name, m in runs["cpu"]["metrics"].items():
+        for a, b in zip(m["per_seed"], runs["cuda"]["metrics"][name]["per_seed"]):
+            assert b == pytest.approx(a, rel=0.02, abs=2e-3), (name, a, b)
 
 
 def test_compile_without_a_cpp_compiler_is_one_line_exit_2(capsys):

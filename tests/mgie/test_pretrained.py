@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from _dataset_fixtures import write_ipr2pr_folder
-from _helpers import tiny_sd_folder
+from _helpers import needs_cuda, tiny_sd_folder
 from benchmark.api import MissingWeightsError
 from baselines.lgie import LGIE
 from benchmark.api import EditRequest
@@ -65,8 +65,8 @@ def world(tmp_path_factory):
             "llama": _lm_folder(root / "llama", False)}
 
 
-def _train(cls, world, out, lm, checkpoint_every=500, resume=False, **recipe):
-    return cls.train(preset="7b", output_dir=str(out), steps=2, batch_size=2, seed=0, device="cpu",
+def _train(cls, world, out, lm, checkpoint_every=500, resume=False, device="cpu", **recipe):
+    return cls.train(preset="7b", output_dir=str(out), steps=2, batch_size=2, seed=0, device=device,
                      data_dir=str(world["data"]), base_checkpoint=str(world["sd"]), log_every=1,
                      checkpoint_every=checkpoint_every, resume=resume,
                      recipe_overrides={"lm": str(world[lm]), "expressive_file": str(world["expressive"]),
@@ -117,6 +117,18 @@ def test_7b_mgie_edits_from_its_trained_folder_deterministically(world, trained_
     assert not np.array_equal(a[0].image, a[1].image)  # the seed matters
     assert a[0].expressive == a[1].expressive  # greedy, derived once per sample
     assert model.weights_sha256.endswith(str(world["llava"]))
+
+
+@needs_cuda
+def test_7b_mgie_trains_in_bf16_and_edits_on_a_gpu(world, tmp_path):
+    manifest = _train(MGIE, world, tmp_path / "gpu", "llava", device="cuda")
+    assert manifest["device"].startswith("cuda") and manifest["mixed_precision"] == "bf16"
+    assert all(np.isfinite([h["loss_ins"], h["loss_edit"]]).all() for h in manifest["loss_history"])
+    model = MGIE(preset="7b", weights_dir=str(tmp_path / "gpu"), device="cuda")
+    reqs = [EditRequest(world["samples"][0], seed=s, settings={"steps": 2}) for s in (0, 1)]
+    a, b = model.edit(reqs), model.edit(reqs)
+    assert all(np.isfinite(x.image).all() and np.array_equal(x.image, y.image) for x, y in zip(a, b))
+    assert not np.array_equal(a[0].image, a[1].image) and a[0].expressive == a[1].expressive
 
 
 def test_7b_lgie_trains_resumes_and_edits_without_an_image(world, tmp_path):
