@@ -430,7 +430,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
                 raise ValueError(f"{work} holds no EMA weights (that run trained without ema): "
                                  "resume it without --recipe ema=true")
             shadow = load_file(str(work / "ema.safetensors"))
-            ema.shadow_params = [shadow[str(i)] for i in range(len(params))]
+            # on the parameters' device: load_file reads to the CPU, a GPU run steps on cuda
+            ema.shadow_params = [shadow[str(i)].to(p.device) for i, p in enumerate(params)]
             ema.optimization_step = start
     null_ids = tokenize(tokenizer, [""]).to(accelerator.device)
     t_weights = None if recipe["timestep_bias"] == "none" else timestep_bias_weights(

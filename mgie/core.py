@@ -160,8 +160,9 @@ class MLLMGuide(nn.Module):
         return self.edit_head(hidden, self.img_embeddings(hidden.shape[0]))
 
     def null_condition(self, batch: int = 1) -> torch.Tensor:
-        hidden_size = self.lm.get_input_embeddings().weight.shape[1]
-        zeros = torch.zeros(batch, N_IMG, hidden_size, device=self.lm.get_input_embeddings().weight.device)
+        w = self.lm.get_input_embeddings().weight
+        # the LM's dtype: the 7b preset runs it (and the edit head) in bf16 on GPUs
+        zeros = torch.zeros(batch, N_IMG, w.shape[1], device=w.device, dtype=w.dtype)
         return self.edit_head(zeros, self.img_embeddings(batch))
 
     # ------------------------------------------------------------------ inference

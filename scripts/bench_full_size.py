@@ -51,8 +51,9 @@ def sd15_parts(resolution: int, tiny: bool):
                                 cross_attention_dim=768, **unet_kw)
     unet = unet.to(dev, memory_format=torch.channels_last)
     unet = for_inference(unet, "bfloat16", a.compile, dev)
-    sched = EulerAncestralDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
-                                            beta_end=0.012, steps_offset=1)
+    with torch.device("cpu"):  # its numpy tables cannot be built on the GPU
+        sched = EulerAncestralDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
+                                                beta_end=0.012, steps_offset=1)
     return unet, vae.to(dev).eval(), dict(sched.config)
 
 
@@ -133,12 +134,31 @@ def one_edit(i: int) -> float:
     return time.perf_counter() - t0
 
 
+def unet_alone(n: int = 20) -> float:
+    """Seconds per UNet call at the sampler's batch (3 guidance branches): the floor of a step."""
+    lat = a.resolution // 8
+    x = torch.randn(3, 8, lat, lat, device=dev)
+    hidden = torch.randn(3, 77, 768, device=dev)
+    t = torch.tensor(500, device=dev)
+    model.unet(x, t, encoder_hidden_states=hidden)  # warm
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model.unet(x, t, encoder_hidden_states=hidden)
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / n
+
+
 with torch.no_grad():
     warm = one_edit(-1)
     times = [one_edit(i) for i in range(a.repeats)]
+    unet_s = unet_alone()
 peak = (f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
         if dev.startswith("cuda") else "")
 print(f"{a.model} full-size{' (tiny stand-in)' if a.tiny else ''}, random weights, on "
       f"{device_label({'device': dev, **device_info(dev)})}: batch 1, {a.steps} steps, {a.resolution} px, "
       f"UNet bf16 channels-last{' compiled' if a.compile else ''}: best {min(times):.3f} s/edit, mean {sum(times) / len(times):.3f} "
-      f"(warm-up {warm:.1f} s, parts built in {build:.1f} s{peak})")
+      f"(warm-up {warm:.1f} s, parts built in {build:.1f} s{peak}); the UNet alone: "
+      f"{1000 * unet_s:.1f} ms per call x {a.steps} steps = {unet_s * a.steps:.3f} s")

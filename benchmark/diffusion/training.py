@@ -126,11 +126,17 @@ def autocast_for(recipe: dict, device_type: str = "cpu"):
 # --------------------------------------------------------------------------- full-size runs
 def fresh_accelerator(**kwargs):
     """An ``Accelerator`` built from a clean state: accelerate keeps its state process-wide and
-    refuses a second one with another precision, and a process may train twice (tests, sweeps)."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
+    refuses a second one with another precision, and a process may train twice (tests, sweeps).
 
-    AcceleratorState._reset_state()  # the distributed setup (PartialState) is kept
+    The distributed setup (``PartialState``) is kept unless it sits on another kind of device
+    than the one asked for: it holds the device, so a CPU run after a GPU run in the same process
+    trained on the GPU (seen on an H100 machine: ``device="cpu"`` runs that did not repeat)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+
+    kept = PartialState._shared_state.get("device")
+    moved = kept is not None and (kept.type == "cpu") != bool(kwargs.get("cpu", False))
+    AcceleratorState._reset_state(reset_partial_state=moved)
     return Accelerator(**kwargs)
 
 

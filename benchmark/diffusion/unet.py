@@ -87,14 +87,19 @@ class InferenceUNet(torch.nn.Module):
     """
 
     def __init__(self, unet: UNet2DConditionModel, compute_dtype: torch.dtype = torch.float32,
-                 compile: bool = False):
+                 compile: bool = False, gpu: bool = False):
         super().__init__()
         # nn.Module.to: diffusers' own .to() warns about casting outside from_pretrained
         self.unet = torch.nn.Module.to(unet, compute_dtype)
         self.compute_dtype = compute_dtype
         self._forward = self.unet
         self.compiled = bool(compile)
-        if compile:
+        self._freeze = bool(compile) and not gpu
+        if compile and gpu:
+            # CUDA graphs: an eager SD-v1.5 UNet step on an H100 is bound by kernel launches from
+            # the host (see docs/speed.md); max-autotune's kernel search took minutes per shape there
+            self._forward = torch.compile(self.unet, mode="reduce-overhead")
+        elif compile:
             # Inductor's freezing (weights folded as constants, oneDNN prepacking; inference only,
             # switched on around each call in forward) with max-autotune and channels-last weights:
             # bf16 InstructPix2Pix-tiny 0.106-0.109 s per edit against 0.118-0.122 s with a plain
@@ -114,7 +119,7 @@ class InferenceUNet(torch.nn.Module):
 
     def forward(self, sample, timestep, encoder_hidden_states, return_dict: bool = False):
         # the option dict of torch.compile did not switch freezing on (measured); the config does
-        freezing = torch._inductor.config.patch(freezing=True) if self.compiled else contextlib.nullcontext()
+        freezing = torch._inductor.config.patch(freezing=True) if self._freeze else contextlib.nullcontext()
         with freezing:
             out = self._forward(sample.to(self.compute_dtype), timestep,
                                 encoder_hidden_states=encoder_hidden_states.to(self.compute_dtype),
@@ -159,7 +164,7 @@ def for_inference(unet: UNet2DConditionModel, dtype: str = "float32", compile: b
         require_cpp_compiler()
     if dtype == "float32" and not compile:
         return unet
-    return InferenceUNet(unet, INFERENCE_DTYPES[dtype], compile)
+    return InferenceUNet(unet, INFERENCE_DTYPES[dtype], compile, gpu=str(device).startswith("cuda"))
 
 
 def inference_variant(dtype: str = "float32", compile: bool = False) -> str | None:

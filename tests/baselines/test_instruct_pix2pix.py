@@ -216,7 +216,8 @@ def test_ema_checkpoint_holds_the_averaged_weights_and_resumes(tmp_path):
     def weights(out):
         return load_file(str(out / "unet.safetensors"))
 
-    kw = dict(batch_size=2, log_every=1, corpus_per_variant=20, command="test")
+    # on the CPU, where runs repeat bit for bit (a GPU machine would otherwise train on cuda)
+    kw = dict(batch_size=2, log_every=1, corpus_per_variant=20, command="test", device="cpu")
     train(output_dir=str(tmp_path / "plain1"), steps=1, **kw)
     train(output_dir=str(tmp_path / "ema1"), steps=1, recipe_overrides={"ema": True}, **kw)
     # diffusers' EMAModel takes the weights as they are after the first step (decay 0)
@@ -238,6 +239,17 @@ def test_ema_checkpoint_holds_the_averaged_weights_and_resumes(tmp_path):
     (part / "training-state" / "ema.safetensors").unlink()
     with pytest.raises(ValueError, match="no EMA weights"):
         train(output_dir=str(part), steps=4, resume=True, recipe_overrides={"ema": True}, **kw)
+
+
+@needs_cuda
+def test_ema_training_resumes_on_a_gpu(tmp_path):
+    # the saved EMA weights are read to the CPU; resuming must move them to the GPU's parameters
+    kw = dict(batch_size=2, log_every=1, corpus_per_variant=20, command="test", device="cuda",
+              recipe_overrides={"ema": True})
+    train(output_dir=str(tmp_path), steps=3, checkpoint_every=2, **kw)
+    resumed = train(output_dir=str(tmp_path), steps=4, resume=True, **kw)
+    assert [h["step"] for h in resumed["loss_history"]] == [1, 2, 3, 4]
+    assert all(np.isfinite(h["loss"]) for h in resumed["loss_history"])
 
 
 def test_tiny_fine_tunes_from_a_base_checkpoint(tmp_path):
@@ -329,6 +341,7 @@ def test_sd15_recipe_trains_from_a_diffusers_folder_and_the_adapter_loads_it(tmp
                                        "per_device_batch_size": 2})
     assert manifest["gradient_accumulation"] == 2 and manifest["steps"] == 3
     assert manifest["mixed_precision"] == ("bf16" if device == "cuda" else "no")  # bf16 on GPUs
+    assert manifest["device"].startswith(device)
     assert [h["step"] for h in manifest["loss_history"]] == [1, 2, 3]
     assert all(np.isfinite(h["loss"]) for h in manifest["loss_history"])
     unet = UNet2DConditionModel.from_pretrained(out / "unet")

@@ -9,6 +9,7 @@ from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler,
 from PIL import Image
 from transformers import CLIPTextModel
 
+from _helpers import needs_cuda
 from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
 from benchmark.diffusion.sampling import edit_images
 from benchmark.diffusion.text import tiny_clip_text_config, tokenize, train_tokenizer
@@ -357,6 +358,23 @@ def test_compile_on_cpu_without_a_cpp_compiler_is_one_clear_error(tokenizer):
         for_inference(unet, "float32", compile=True)
     # a GPU compiles with Triton: no C++ check there (torch.compile itself is lazy)
     assert isinstance(for_inference(unet, "float32", compile=True, device="cuda"), InferenceUNet)
+
+
+def test_fresh_accelerator_keeps_the_cpu_it_was_asked_for():
+    from benchmark.diffusion.training import fresh_accelerator
+
+    assert fresh_accelerator(cpu=True).device.type == "cpu"
+    assert fresh_accelerator(cpu=True, mixed_precision="bf16").mixed_precision == "bf16"
+
+
+@needs_cuda
+def test_fresh_accelerator_follows_the_device_asked_for_after_a_gpu_run():
+    from benchmark.diffusion.training import fresh_accelerator
+
+    # accelerate's process-wide state holds the device: a CPU run after a GPU one used to train on cuda
+    assert fresh_accelerator().device.type == "cuda"
+    assert fresh_accelerator(cpu=True).device.type == "cpu"
+    assert fresh_accelerator().device.type == "cuda"
 
 
 def test_draw_pairs_skips_unreadable_pairs_deterministically(tmp_path):
