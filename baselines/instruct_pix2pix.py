@@ -116,7 +116,11 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                "ema": False,
                # diffusers' get_scheduler name; "constant" (with warmup_steps=0) matches MGIE's
                # joint stage (fixed lr 1e-4), for fine-tuning a trained checkpoint (--base-checkpoint)
-               "lr_schedule": "cosine"}
+               "lr_schedule": "cosine",
+               # the latents' scaling_factor: None = 1 / std of synth targets' latents (SD's rule
+               # for its 0.18215); a number is used as is. Larger scales (6.5, 13: more signal per
+               # noise at every timestep) guided worse (docs/tiny-models.md, "A larger latent scale")
+               "latent_scale": None}
 
 
 def _bare(unet):
@@ -396,6 +400,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
         load_module_weights(unet, Path(base_checkpoint) / "unet.safetensors")
         load_module_weights(text_encoder, Path(base_checkpoint) / "text_encoder.safetensors")
         scale = float(base["config"]["vae"]["scaling_factor"])
+    elif recipe["latent_scale"] is not None:
+        scale = float(recipe["latent_scale"])
     else:
         scale = latent_scale(vae, seed, recipe["resolution"])
     vae.register_to_config(scaling_factor=scale)

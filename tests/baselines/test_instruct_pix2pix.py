@@ -210,6 +210,17 @@ def test_train_writes_a_checkpoint_and_resumes(tmp_path):
     assert [h["step"] for h in resumed["loss_history"]] == [1, 2, 3, 4, 5, 6]
 
 
+def test_recipe_latent_scale_sets_the_scaling_factor_the_adapter_loads(tmp_path):
+    measured = train(output_dir=str(tmp_path / "measured"), steps=1, batch_size=2,
+                     corpus_per_variant=20, command="test")
+    fixed = train(output_dir=str(tmp_path / "fixed"), steps=1, batch_size=2, corpus_per_variant=20,
+                  command="test", recipe_overrides={"latent_scale": 6.5})
+    assert measured["config"]["vae"]["scaling_factor"] != 6.5
+    assert fixed["config"]["vae"]["scaling_factor"] == 6.5
+    model = InstructPix2Pix(checkpoint=str(tmp_path / "fixed"))
+    assert model.vae.config.scaling_factor == 6.5 and model.unet.scaling_factor == 6.5
+
+
 def test_ema_checkpoint_holds_the_averaged_weights_and_resumes(tmp_path):
     from safetensors.torch import load_file
 
