@@ -1,7 +1,7 @@
 """What a Bayes-optimal denoiser scores on synth-ma5k under the eq. 5 protocol (dev aid).
 
     python scripts/probe_ideal_denoiser.py [--n 96] [--split val] [--others 256] [--scale 1.6374]
-        [--text-error 0.0] [--threads 2]
+        [--text-error 0.0] [--amounts N] [--threads 2]
 
 Replaces the UNet of InstructPix2Pix-tiny by the exact posterior-mean x0 predictor of the synth
 data, then samples with the project's own sampler (``benchmark.diffusion.sampling.edit_images``:
@@ -12,9 +12,10 @@ settings. The three branches of eq. 5, for a source v and instruction u:
   and the instruction), optionally off by ``--text-error`` times the asked change, a stand-in for an
   imperfect model;
 - null text ``(z, v, ∅)``: the posterior mean over the 20 retouches the generator can draw
-  (``synth.edits.RETOUCH``: 5 adjustments x 4 amounts, uniform) of that source, given z;
+  (``synth.edits.RETOUCH``: 5 adjustments x 4 amounts, uniform) of that source, given z; with
+  ``--amounts N``, N evenly spaced amounts per adjustment instead (a nearly continuous prior);
 - unconditional ``(z, ∅, ∅)``: the posterior mean over an empirical image distribution: this
-  source's 20 retouches (as one image) and the targets of ``--others`` other training samples.
+  source's retouches (as one image) and the targets of ``--others`` other training samples.
 
 Posterior means are exact for these priors: weights softmax(-|z - sqrt(abar) c_k|^2 / (2 (1 - abar)))
 over the candidates c_k (latents at ``--scale``, the shipped checkpoint's scaling factor). The
@@ -37,9 +38,25 @@ from probe_guidance import GRID, _l1, _rgb  # scripts/ is on sys.path when this 
 RETOUCHES = [r for rs in RETOUCH.values() for r in rs]
 
 
-def retouched(source: np.ndarray) -> np.ndarray:
-    """The 20 retouches of a float H x W x 3 source in [0, 1], quantised as the dataset's PNGs."""
-    return np.stack([np.round(apply_adjust(source, r.op, r.params) * 255) / 255 for r in RETOUCHES])
+def retouch_params(amounts: int | None = None) -> list[tuple[str, tuple[float, ...]]]:
+    """The null-text prior's retouches: the generator's 20 (``amounts=None``), or, per adjustment,
+    ``amounts`` evenly spaced parameters spanning its four (a nearly continuous prior, whose
+    posterior can follow z between the generator's amounts)."""
+    if amounts is None:
+        return [(r.op, r.params) for r in RETOUCHES]
+    out = []
+    for op, rs in RETOUCH.items():
+        ps = np.array([r.params for r in rs], np.float64)
+        lo, hi = ps[ps[:, 0].argmin()], ps[ps[:, 0].argmax()]  # white balance: r and b move together
+        out += [(op, tuple(float(v) for v in lo + f * (hi - lo))) for f in np.linspace(0, 1, amounts)]
+    return out
+
+
+def retouched(source: np.ndarray, amounts: int | None = None) -> np.ndarray:
+    """The retouches of a float H x W x 3 source in [0, 1] (``retouch_params``), quantised as the
+    dataset's PNGs."""
+    return np.stack([np.round(apply_adjust(source, op, params) * 255) / 255
+                     for op, params in retouch_params(amounts)])
 
 
 def posterior_mean(z: torch.Tensor, abar: float, cands: torch.Tensor, logw: torch.Tensor) -> torch.Tensor:
@@ -95,7 +112,7 @@ def latents(vae, arr: np.ndarray) -> torch.Tensor:
 
 def ideal_edits(samples, others: torch.Tensor, vae, *, image_guidance_scale: float,
                 text_guidance_scale: float, guidance_rescale: float, text_error: float = 0.0,
-                chunk: int = 16) -> np.ndarray:
+                amounts: int | None = None, chunk: int = 16) -> np.ndarray:
     """The ideal denoiser's edits of synth-ma5k ``samples`` (N x H x W x 3 in [0, 1], quantised to
     8 bits) under eq. 5 with the given scales; ``others``: the unconditional branch's other images
     as latents (``latents``); sample i draws its noise from seed i."""
@@ -103,7 +120,7 @@ def ideal_edits(samples, others: torch.Tensor, vae, *, image_guidance_scale: flo
     tgt = np.stack([_rgb(s.target) for s in samples])
     nulls = []
     for s, t in zip(src, tgt):
-        cands = retouched(s)
+        cands = retouched(s, amounts)
         cands[np.abs(cands - t).reshape(len(cands), -1).mean(1).argmin()] = t  # the exact target among them
         nulls.append(latents(vae, cands))
     ddpm = DDPMScheduler(**TINY["scheduler"])
@@ -129,6 +146,8 @@ def main() -> None:
     p.add_argument("--others", type=int, default=256)
     p.add_argument("--scale", type=float, default=1.6374)
     p.add_argument("--text-error", type=float, default=0.0)
+    p.add_argument("--amounts", type=int, default=None,
+                   help="null-text prior: N amounts per adjustment instead of the generator's 4")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -141,10 +160,10 @@ def main() -> None:
     tgt = np.stack([_rgb(s.target) for s in samples])
     identity = _l1(np.stack([_rgb(s.source) for s in samples]), tgt)
     print(f"{a.n} synth-ma5k {a.split} samples, seed 0; ideal denoiser, scale {a.scale}, text error "
-          f"{a.text_error}; identity l1 {identity:.4f}")
+          f"{a.text_error}, null prior {a.amounts or 4} amounts per adjustment; identity l1 {identity:.4f}")
     for av, ax, phi in GRID:
         out = ideal_edits(samples, others, vae, image_guidance_scale=av, text_guidance_scale=ax,
-                          guidance_rescale=phi, text_error=a.text_error)
+                          guidance_rescale=phi, text_error=a.text_error, amounts=a.amounts)
         print(f"αV {av} αX {ax} φ {phi}: l1 ×id {_l1(out, tgt) / identity:.3f}", flush=True)
 
 

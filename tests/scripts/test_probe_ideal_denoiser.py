@@ -46,3 +46,17 @@ def test_ideal_denoiser_reproduces_the_target_and_a_text_error_shows():
     assert np.abs(exact - tgt).max() <= 1 / 255 + 1e-6
     off = probe.ideal_edits(samples, others, vae, text_error=0.5, **kw)
     assert np.abs(off - tgt).mean() > 0.01
+
+
+def test_null_prior_is_the_generators_twenty_retouches_or_n_amounts_spanning_them():
+    from benchmark.datasets.synth.edits import RETOUCH
+
+    probe = _probe()
+    assert len(probe.retouch_params()) == 20
+    fine = probe.retouch_params(9)
+    assert len(fine) == 5 * 9
+    for op, rs in RETOUCH.items():
+        firsts = [p[0] for o, p in fine if o == op]
+        assert min(firsts) == min(r.params[0] for r in rs) and max(firsts) == max(r.params[0] for r in rs)
+    # white balance keeps the generator's r + b = 2 along the span
+    assert all(abs(p[0] + p[2] - 2) < 1e-9 for o, p in fine if o == "white_balance")
