@@ -78,7 +78,6 @@ class IdealUNet(torch.nn.Module):
         super().__init__()
         self.targets, self.nulls, self.others, self.abar = targets, nulls, others, abar
         self.sources, self.text_error = sources, text_error
-        self.register_buffer("_anchor", torch.zeros(1))
 
     @property
     def dtype(self):
