@@ -1,6 +1,6 @@
 """What a Bayes-optimal denoiser scores on synth-ma5k under the eq. 5 protocol (dev aid).
 
-    python scripts/probe_ideal_denoiser.py [--n 96] [--split val] [--others 256] [--scale 1.6374]
+    python scripts/probe_ideal_denoiser.py [--n 96] [--split val] [--others 256] [--scale S]
         [--text-error 0.0] [--amounts N] [--threads 2]
 
 Replaces the UNet of InstructPix2Pix-tiny by the exact posterior-mean x0 predictor of the synth
@@ -18,7 +18,7 @@ settings. The three branches of eq. 5, for a source v and instruction u:
   source's retouches (as one image) and the targets of ``--others`` other training samples.
 
 Posterior means are exact for these priors: weights softmax(-|z - sqrt(abar) c_k|^2 / (2 (1 - abar)))
-over the candidates c_k (latents at ``--scale``, the shipped checkpoint's scaling factor). The
+over the candidates c_k (latents at ``--scale``; default: the shipped checkpoint's scaling factor). The
 figure is l1 over identity's l1 on the first ``n`` samples, seed 0, as ``scripts/probe_guidance.py``
 prints it; docs/tiny-models.md ("What an ideal denoiser scores") quotes it. No weights are involved.
 """
@@ -28,10 +28,11 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler, EulerAncestralDiscreteScheduler
 
-from baselines.instruct_pix2pix import TINY
+from baselines.instruct_pix2pix import CHECKPOINT_DIR, TINY
 from benchmark.datasets import synth
 from benchmark.datasets.synth.edits import RETOUCH, apply_adjust
 from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
+from benchmark.diffusion.checkpoints import load_manifest
 from benchmark.diffusion.sampling import edit_images, images_to_tensor
 from probe_guidance import GRID, _l1, _rgb  # scripts/ is on sys.path when this runs as a script
 
@@ -143,13 +144,18 @@ def main() -> None:
     p.add_argument("--n", type=int, default=96)
     p.add_argument("--split", default="val", choices=tuple(synth.SPLITS))
     p.add_argument("--others", type=int, default=256)
-    p.add_argument("--scale", type=float, default=1.6374)
+    p.add_argument("--scale", type=float, default=None,
+                   help="latent scaling factor (default: the shipped checkpoint's)")
     p.add_argument("--text-error", type=float, default=0.0)
     p.add_argument("--amounts", type=int, default=None,
                    help="null-text prior: N amounts per adjustment instead of the generator's 4")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.scale is None:
+        a.scale = float(load_manifest(CHECKPOINT_DIR, what="InstructPix2Pix-tiny checkpoint",
+                                      how="editbench train --model instruct-pix2pix --preset tiny",
+                                      verify=False)["config"]["vae"]["scaling_factor"])
     vae = PixelUnshuffleAutoencoder(factor=TINY["ae_factor"])
     vae.register_to_config(scaling_factor=a.scale)
     samples = [synth.generate("ma5k", a.split, i, size=TINY["resolution"])[-1] for i in range(a.n)]
