@@ -1,7 +1,7 @@
 """Seconds per edit at full size, random weights (timing only; the numbers mean nothing).
 
     python scripts/bench_full_size.py --model mgie [--device cuda] [--steps 100] [--resolution 512]
-        [--repeats 3] [--tiny]
+        [--repeats 3] [--tiny] [--compile [--fuse-qkv] [--inductor-tuning]]
 
 The adapters' own ``edit`` on random-weight parts of the published sizes, batch 1, eq. 5's 3-way
 guidance, the UNet in bf16 behind the float32 sampler (``--dtype bfloat16``), channels-last, PyTorch
@@ -12,6 +12,13 @@ SDPA (diffusers' default attention):
   so every derivation generates the full 32 tokens of E (the worst case) before the [IMG] pass.
 The issues' goals (H100): InstructPix2Pix ≤ 1.0 s, MGIE ≤ 1.8 s per edit at 100 steps, 512 px.
 ``--tiny`` shrinks every part (a CPU smoke run of the same code path). Load and warm-up excluded.
+
+Two opt-in speed-ups from diffusers' "Accelerate inference of text-to-image diffusion models"
+tutorial, kept out of the adapters until a GPU run measures them (docs/speed.md): ``--fuse-qkv``
+(diffusers' ``fuse_qkv_projections``: one matmul for q, k, v in self-attention, for k, v in
+cross-attention) and ``--inductor-tuning`` (Inductor's ``conv_1x1_as_mm``,
+``coordinate_descent_tuning`` and ``coordinate_descent_check_all_directions`` on,
+``epilogue_fusion`` off; with ``--compile``).
 """
 import argparse
 import time
@@ -32,7 +39,19 @@ p.add_argument("--resolution", type=int, default=512)
 p.add_argument("--repeats", type=int, default=3)
 p.add_argument("--tiny", action="store_true", help="shrink every part (CPU smoke run)")
 p.add_argument("--compile", action="store_true", help="torch.compile the UNet (benchmark.diffusion.unet)")
+p.add_argument("--fuse-qkv", action="store_true", help="diffusers' fuse_qkv_projections on the UNet")
+p.add_argument("--inductor-tuning", action="store_true",
+               help="Inductor settings of diffusers' tutorial (with --compile)")
 a = p.parse_args()
+if a.inductor_tuning and not a.compile:
+    p.error("--inductor-tuning sets how torch.compile builds kernels: add --compile")
+if a.inductor_tuning:
+    from torch._inductor import config as inductor_config
+
+    inductor_config.conv_1x1_as_mm = True
+    inductor_config.coordinate_descent_tuning = True
+    inductor_config.coordinate_descent_check_all_directions = True
+    inductor_config.epilogue_fusion = False
 dev, lm_dtype = a.device, (torch.bfloat16 if a.device.startswith("cuda") else torch.float32)
 torch.manual_seed(0)
 
@@ -50,6 +69,8 @@ def sd15_parts(resolution: int, tiny: bool):
     unet = UNet2DConditionModel(sample_size=resolution // 8, in_channels=8, out_channels=4,
                                 cross_attention_dim=768, **unet_kw)
     unet = unet.to(dev, memory_format=torch.channels_last)
+    if a.fuse_qkv:
+        unet.fuse_qkv_projections()
     unet = for_inference(unet, "bfloat16", a.compile, dev)
     with torch.device("cpu"):  # its numpy tables cannot be built on the GPU
         sched = EulerAncestralDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
@@ -159,6 +180,7 @@ peak = (f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
         if dev.startswith("cuda") else "")
 print(f"{a.model} full-size{' (tiny stand-in)' if a.tiny else ''}, random weights, on "
       f"{device_label({'device': dev, **device_info(dev)})}: batch 1, {a.steps} steps, {a.resolution} px, "
-      f"UNet bf16 channels-last{' compiled' if a.compile else ''}: best {min(times):.3f} s/edit, mean {sum(times) / len(times):.3f} "
+      f"UNet bf16 channels-last{' compiled' if a.compile else ''}{' fused-qkv' if a.fuse_qkv else ''}"
+      f"{' inductor-tuning' if a.inductor_tuning else ''}: best {min(times):.3f} s/edit, mean {sum(times) / len(times):.3f} "
       f"(warm-up {warm:.1f} s, parts built in {build:.1f} s{peak}); the UNet alone: "
       f"{1000 * unet_s:.1f} ms per call x {a.steps} steps = {unet_s * a.steps:.3f} s")
