@@ -109,9 +109,24 @@ def resolve_recipe(defaults: dict, overrides: dict | None = None, **explicit) ->
     unknown = set(overrides or {}) - set(defaults)
     if unknown:
         raise ValueError(f"unknown recipe key(s) {sorted(unknown)}; known: {sorted(defaults)}")
-    recipe = {**defaults, **(overrides or {})}
+    recipe = {**defaults, **{k: _as_default_type(k, v, defaults[k]) for k, v in (overrides or {}).items()}}
     recipe.update({k: v for k, v in explicit.items() if v is not None})
     return recipe
+
+
+def _as_default_type(key: str, value, default):
+    """A number-valued recipe entry given as text becomes that number. Why: the CLI reads
+    ``--recipe KEY=VALUE`` as YAML, and YAML 1.1 reads ``5e-4`` (no dot) as a string, which the
+    optimizer would only reject deep inside torch."""
+    if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"recipe {key} takes a number (default {default!r}), got {value!r}") from None
+        if isinstance(default, int) and number.is_integer():
+            return int(number)
+        return number
+    return value
 
 
 def autocast_for(recipe: dict, device_type: str = "cpu"):
