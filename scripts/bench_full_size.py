@@ -1,7 +1,7 @@
 """Seconds per edit at full size, random weights (timing only; the numbers mean nothing).
 
     python scripts/bench_full_size.py --model mgie [--device cuda] [--steps 100] [--resolution 512]
-        [--repeats 3] [--tiny] [--compile [--fuse-qkv] [--inductor-tuning]]
+        [--repeats 3] [--tiny] [--compile] [--fuse-qkv] [--inductor-tuning (needs --compile)]
 
 The adapters' own ``edit`` on random-weight parts of the published sizes, batch 1, eq. 5's 3-way
 guidance, the UNet in bf16 behind the float32 sampler (``--dtype bfloat16``), channels-last, PyTorch
