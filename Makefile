@@ -41,8 +41,8 @@ speed: install
 drift: install
 	$(BIN)/editbench check-drift
 
-# Rebuilds the shipped tiny editors in place with the commands in their manifests (about 108 + 21
-# + 33 min on 2 cores); LGIE- and MGIE-tiny start from the InstructPix2Pix-tiny UNet trained first.
+# Rebuilds the shipped tiny editors in place with the commands in their manifests (about 108 + 26
+# + 48 min on the 2-core AMD EPYC); LGIE- and MGIE-tiny start from the InstructPix2Pix-tiny UNet trained first.
 # Then `editbench check-drift --update --reason ...` (DEVELOPERS.md, "Retraining a shipped tiny model").
 IP2P_STAGE1 = runs/instruct-pix2pix-tiny-16k
 retrain-tiny: install
