@@ -12,8 +12,9 @@ Tiny presets (in-code configs, trained on the synth train split):
    (instruction [+ image] -> ground-truth expressive instruction + [IMG] tokens).
 2. *MGIE training* (paper, section 4.1): LM body frozen; word embeddings, LM head, edit head and
    UNet trained with L_all = L_ins + 0.5 L_edit, AdamW, lr 5e-4 (MLLM side) / 1e-4 (UNet). The
-   UNet, autoencoder and noise schedule start from the shipped InstructPix2Pix-tiny checkpoint
-   (the paper starts from Stable Diffusion; our tiny stand-in for a pretrained diffusion model).
+   UNet, autoencoder and noise schedule start from an InstructPix2Pix-tiny checkpoint, the
+   shipped one unless ``--base-checkpoint`` names another (the paper starts from Stable Diffusion;
+   our tiny stand-in for a pretrained diffusion model).
 Full-size presets (``7b``, ``mgie.pretrained``): a pretrained LLaVA / LLaMA-7B and SD-v1.5 by
 public name, the paper's hyper-parameters (batch 128, lr 5e-4 / 1e-4, AdamW), training on
 accelerate across GPUs; inference loads the trained folder (``--weights-dir``).
