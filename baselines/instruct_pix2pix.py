@@ -120,7 +120,11 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                # the latents' scaling_factor: None = 1 / std of synth targets' latents (SD's rule
                # for its 0.18215); a number is used as is. Larger scales (6.5, 13: more signal per
                # noise at every timestep) guided worse (docs/tiny-models.md, "A larger latent scale")
-               "latent_scale": None}
+               "latent_scale": None,
+               # {synth sample category: weight} over the train mixture, the rest weighing 1
+               # (_synth_batches); {} is the plain mixture, in which background swaps are about
+               # 4% of samples (docs/tiny-models.md, "Background swaps")
+               "category_weights": {}}
 
 
 def _bare(unet):
@@ -303,13 +307,35 @@ class InstructPix2Pix(BaseEditModel):
 
 
 # ==================================================================== training
-def _synth_batches(batch_size: int, seed: int, resolution: int, start: int = 0):
+def _check_category_weights(weights: dict | None) -> dict:
+    """The recipe's ``category_weights``, checked: synth categories to weights >= 0, one > 0."""
+    from benchmark.datasets import synth
+
+    if not isinstance(weights, dict | None):
+        raise ValueError(f"category_weights must be a mapping {{category: weight}}, got {weights!r}")
+    weights = dict(weights or {})
+    unknown = sorted(set(weights) - set(synth.CATEGORIES))
+    if unknown:
+        raise ValueError(f"category_weights: unknown categories {unknown}; the synth categories: "
+                         f"{', '.join(synth.CATEGORIES)}")
+    if any(isinstance(w, bool) or not isinstance(w, int | float) or w < 0 for w in weights.values()):
+        raise ValueError(f"category_weights: every weight must be a number >= 0, got {weights}")
+    return weights
+
+
+def _synth_batches(batch_size: int, seed: int, resolution: int, start: int = 0,
+                   category_weights: dict | None = None):
     """Endless deterministic batches of (source, target, instruction) from every synth variant's
-    train split; batch k is a function of (seed, k) only, so a resumed run sees the same data."""
+    train split; batch k is a function of (seed, k) only, so a resumed run sees the same data.
+    ``category_weights`` ({sample category: weight}, others 1) reweights the mixture by rejection:
+    a drawn sample is kept with probability weight / the largest weight. None or {} draws exactly
+    the batches of the unweighted mixture."""
     from benchmark.datasets import synth
     from benchmark.diffusion.sampling import images_to_tensor
 
     per_variant = synth.SPLITS["train"]
+    weights = _check_category_weights(category_weights)
+    top = max([1.0, *weights.values()])
     k = start
     while True:
         rng = np.random.default_rng([seed, k])
@@ -318,6 +344,8 @@ def _synth_batches(batch_size: int, seed: int, resolution: int, start: int = 0):
             variant = synth.VARIANTS[int(rng.integers(len(synth.VARIANTS)))]
             samples = synth.generate(variant, "train", int(rng.integers(per_variant)), size=resolution)
             s = samples[int(rng.integers(len(samples)))]
+            if weights and rng.random() >= weights.get(s.category, 1.0) / top:
+                continue
             sources.append(s.source)
             targets.append(s.target)
             texts.append(s.instruction)
@@ -366,6 +394,7 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
                             learning_rate=learning_rate)
     out = Path(output_dir) if output_dir else CHECKPOINT_DIR
     work = out / "training-state"
+    _check_category_weights(recipe["category_weights"])
     autocast_for(recipe)  # checks the mixed_precision value before any work
     accelerator = fresh_accelerator(cpu=(device == "cpu") or not torch.cuda.is_available(),
                                      mixed_precision=recipe["mixed_precision"])
@@ -448,7 +477,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     losses: list[float] = []
     unet.train()
     text_encoder.train()
-    for k, src, tgt, texts in _synth_batches(recipe["batch_size"], seed, recipe["resolution"], start):
+    for k, src, tgt, texts in _synth_batches(recipe["batch_size"], seed, recipe["resolution"], start,
+                                             recipe["category_weights"]):
         if k >= recipe["steps"]:
             break
         src, tgt = src.to(accelerator.device), tgt.to(accelerator.device)

@@ -10,7 +10,7 @@ from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionInstructPi
 from PIL import Image
 
 from _helpers import needs_cuda
-from baselines.instruct_pix2pix import InstructPix2Pix, build_tiny_components, train
+from baselines.instruct_pix2pix import InstructPix2Pix, _synth_batches, build_tiny_components, train
 from benchmark.api import EditRequest, EditSample
 from benchmark.diffusion.checkpoints import write_checkpoint
 from benchmark.diffusion.sampling import CPU_CHUNK
@@ -320,6 +320,10 @@ def test_unknown_recipe_override_is_refused_before_training(tmp_path):
         MGIE.train(output_dir=str(tmp_path), recipe_overrides={"instruction_los": False})
     with pytest.raises(ValueError, match="mixed_precision must be 'no' or 'bf16'"):
         train(output_dir=str(tmp_path), recipe_overrides={"mixed_precision": "fp16"})
+    with pytest.raises(ValueError, match=r"unknown categories \['backgrond'\]; the synth categories: recolour"):
+        train(output_dir=str(tmp_path), recipe_overrides={"category_weights": {"backgrond": 4}})
+    with pytest.raises(ValueError, match="every weight must be a number >= 0"):
+        train(output_dir=str(tmp_path), recipe_overrides={"category_weights": {"background": -1}})
     with pytest.raises(ValueError, match="mixed_precision must be 'no' or 'bf16'"):
         MGIE.train(output_dir=str(tmp_path), recipe_overrides={"mixed_precision": "fp16"})
     assert not any(tmp_path.iterdir())
@@ -414,3 +418,22 @@ def test_config_hash_is_the_same_in_every_process():
                              check=True)
         hashes.add(out.stdout.strip().splitlines()[-1])
     assert len(hashes) == 1 and len(next(iter(hashes))) == 64
+
+
+def test_category_weights_reweight_the_training_mixture_deterministically():
+    plain = _synth_batches(8, 0, 16)
+    assert next(_synth_batches(8, 0, 16, category_weights={}))[3] == next(plain)[3]
+
+    def share(weights):
+        batches = _synth_batches(64, 0, 16, category_weights=weights)
+        texts = [t for _ in range(6) for t in next(batches)[3]]
+        return np.mean(["background" in t for t in texts]), texts
+
+    base, _ = share(None)
+    heavy, texts = share({"background": 4})
+    # pure background swaps are about 4% of samples, 15% at weight 4; multi-step instructions
+    # that mention the background too keep the text share's floor near 4%
+    assert heavy > 1.6 * base
+    assert share({"background": 4})[1] == texts  # a function of (seed, batch) only
+    none, _ = share({"background": 0})
+    assert none < base

@@ -15,12 +15,13 @@ Variants mirror five benchmarks: ``evr`` (Photoshop-style), ``gier`` (global + l
 """
 
 from .scene import Background, Scene, Shape, View, render, random_scene
-from .tasks import SPLITS, SYNTH_VERSION, VARIANTS, generate, iter_samples, load, load_referring
+from .tasks import CATEGORIES, SPLITS, SYNTH_VERSION, VARIANTS, generate, iter_samples, load, load_referring
 
 __all__ = [
     "SYNTH_VERSION",
     "VARIANTS",
     "SPLITS",
+    "CATEGORIES",
     "generate",
     "load",
     "load_referring",

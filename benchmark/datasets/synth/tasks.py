@@ -68,6 +68,9 @@ MIXTURES: dict[str, dict[str, dict[str, float]]] = {
 }
 
 MAX_TRIES = 200
+# A sample's `category`: its first step's op for plain single edits, else "referring" (any step
+# reads its target off the image) or "multi-step".
+CATEGORIES = (*(op for op in OPS if not op.startswith("ref_")), "referring", "multi-step")
 _SCENE_OPS = {"recolour", "remove", "add", "replace", "background"}
 
 
