@@ -41,9 +41,9 @@ speed: install
 drift: install
 	$(BIN)/editbench check-drift
 
-# Rebuilds the shipped tiny editors in place with the commands in their manifests (about 203 + 26
-# + 48 min on the 2-core AMD EPYC); LGIE- and MGIE-tiny start from InstructPix2Pix-tiny's UNet after
-# its second stage (24,000 steps), the one they were trained on.
+# Rebuilds the shipped tiny editors in place with the commands in their manifests (about 203 + 28
+# + 48 min on the 2-core AMD EPYC); LGIE- and MGIE-tiny start from the InstructPix2Pix-tiny the
+# first five lines leave in baselines/checkpoints/ (48,000 steps).
 # Then `editbench check-drift --update --reason ...` (DEVELOPERS.md, "Retraining a shipped tiny model").
 IP2P_16K = runs/instruct-pix2pix-tiny-16k
 IP2P_24K = runs/instruct-pix2pix-tiny-24k
@@ -55,8 +55,8 @@ retrain-tiny: install
 	$(BIN)/editbench train --model instruct-pix2pix --preset tiny --base-checkpoint $(IP2P_24K) --steps 8000 --threads 2 --recipe learning_rate=2.5e-4 --output-dir $(IP2P_32K)
 	$(BIN)/editbench train --model instruct-pix2pix --preset tiny --base-checkpoint $(IP2P_32K) --steps 8000 --threads 2 --recipe learning_rate=2.5e-4 --output-dir $(IP2P_40K)
 	$(BIN)/editbench train --model instruct-pix2pix --preset tiny --base-checkpoint $(IP2P_40K) --steps 8000 --threads 2 --recipe learning_rate=2.5e-4
-	$(BIN)/editbench train --model lgie --preset tiny --steps 3000 --threads 2 --base-checkpoint $(IP2P_24K)
-	$(BIN)/editbench train --model mgie --preset tiny --steps 3000 --threads 2 --recipe vision_pretrain_steps=1500 --recipe pretrain_steps=3000 --base-checkpoint $(IP2P_24K)
+	$(BIN)/editbench train --model lgie --preset tiny --steps 3000 --threads 2
+	$(BIN)/editbench train --model mgie --preset tiny --steps 3000 --threads 2 --recipe vision_pretrain_steps=1500 --recipe pretrain_steps=3000
 
 clean:
 	rm -rf .editbench-cache results build
