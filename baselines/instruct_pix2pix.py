@@ -320,6 +320,8 @@ def _check_category_weights(weights: dict | None) -> dict:
                          f"{', '.join(synth.CATEGORIES)}")
     if any(isinstance(w, bool) or not isinstance(w, int | float) or w < 0 for w in weights.values()):
         raise ValueError(f"category_weights: every weight must be a number >= 0, got {weights}")
+    if not any(weights.get(c, 1.0) > 0 for c in synth.CATEGORIES):  # nothing could be drawn
+        raise ValueError("category_weights: at least one category must weigh more than 0")
     return weights
 
 

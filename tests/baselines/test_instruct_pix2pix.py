@@ -324,6 +324,10 @@ def test_unknown_recipe_override_is_refused_before_training(tmp_path):
         train(output_dir=str(tmp_path), recipe_overrides={"category_weights": {"backgrond": 4}})
     with pytest.raises(ValueError, match="every weight must be a number >= 0"):
         train(output_dir=str(tmp_path), recipe_overrides={"category_weights": {"background": -1}})
+    from benchmark.datasets.synth import CATEGORIES
+
+    with pytest.raises(ValueError, match="at least one category must weigh more than 0"):
+        train(output_dir=str(tmp_path), recipe_overrides={"category_weights": dict.fromkeys(CATEGORIES, 0)})
     with pytest.raises(ValueError, match="mixed_precision must be 'no' or 'bf16'"):
         MGIE.train(output_dir=str(tmp_path), recipe_overrides={"mixed_precision": "fp16"})
     assert not any(tmp_path.iterdir())
