@@ -110,6 +110,9 @@ TINY_RECIPE = {"resolution": 64, "batch_size": 32, "learning_rate": 1e-3, "steps
                # extra share of samples whose instruction alone is dropped, on top of the 5/5/5
                # (0 = InstructPix2Pix's scheme); benchmark.diffusion.training.conditioning_dropout
                "extra_text_dropout": 0.0,
+               # loss weight of the latent elements the edit leaves unchanged, over the changed
+               # ones (1 = the plain MSE); benchmark.diffusion.training.diffusion_loss says why
+               "kept_weight": 1.0,
                # exponential moving average of the trained weights, written as the checkpoint:
                # diffusers' EMAModel with its defaults (decay min(0.9999, (1 + s) / (10 + s))), as
                # its train_instruct_pix2pix.py --use_ema; InstructPix2Pix's own config trains with EMA
@@ -397,6 +400,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
     out = Path(output_dir) if output_dir else CHECKPOINT_DIR
     work = out / "training-state"
     _check_category_weights(recipe["category_weights"])
+    if not recipe["kept_weight"] > 0:
+        raise ValueError(f"kept_weight must be > 0, got {recipe['kept_weight']}")
     autocast_for(recipe)  # checks the mixed_precision value before any work
     accelerator = fresh_accelerator(cpu=(device == "cpu") or not torch.cuda.is_available(),
                                      mixed_precision=recipe["mixed_precision"])
@@ -490,7 +495,8 @@ def train(preset: str = "tiny", output_dir: str | None = None, steps: int | None
             loss = diffusion_loss(unet, vae, noise_scheduler, src, tgt, cond, null, gen,
                                   recipe["conditioning_dropout"], t_weights,
                                   dropped_image_weight=recipe["dropped_image_weight"],
-                                  extra_text_dropout=recipe["extra_text_dropout"])
+                                  extra_text_dropout=recipe["extra_text_dropout"],
+                                  kept_weight=recipe["kept_weight"])
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(params, 1.0)
         optimizer.step()

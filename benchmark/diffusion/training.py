@@ -59,12 +59,35 @@ def timestep_bias_weights(num_timesteps: int, strategy: str = "none", multiplier
     return weights / weights.sum()
 
 
+def kept_latent_mask(vae, source: torch.Tensor, target: torch.Tensor, latent_shape,
+                     tol: float = 1e-3) -> torch.Tensor:
+    """1 where a latent element depends only on pixels the edit leaves unchanged (|source - target|
+    <= ``tol`` in [-1, 1]), else 0; shaped like the latents. Exact per element for the
+    pixel-unshuffle autoencoder (an element is one pixel's channel); for a convolutional VAE, a
+    latent cell is kept when every pixel under it is (all its channels then)."""
+    from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
+
+    same = ((source - target).abs() <= tol).float()
+    factor = source.shape[-1] // latent_shape[-1]
+    if isinstance(vae, PixelUnshuffleAutoencoder):
+        return F.pixel_unshuffle(same, factor)
+    cells = -F.max_pool2d(-same.amin(dim=1, keepdim=True), factor)  # min-pool: all pixels kept
+    return cells.expand(latent_shape)
+
+
 def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: torch.Tensor,
                    cond: torch.Tensor, null_cond: torch.Tensor, generator: torch.Generator | None,
                    dropout_p: float = 0.05, timestep_weights: torch.Tensor | None = None,
-                   dropped_image_weight: float = 1.0, extra_text_dropout: float = 0.0) -> torch.Tensor:
+                   dropped_image_weight: float = 1.0, extra_text_dropout: float = 0.0,
+                   kept_weight: float = 1.0) -> torch.Tensor:
     """One InstructPix2Pix loss on a batch (images B x 3 x H x W in [-1, 1]); timesteps uniform, or
     drawn from ``timestep_weights`` (see ``timestep_bias_weights``).
+
+    ``kept_weight`` (1 = the plain MSE) weighs the latent elements the edit leaves unchanged
+    (``kept_latent_mask``) that many times the changed ones, renormalised so each sample keeps its
+    total weight. Why it exists: an edit that changes most of the image (a background swap) leaves
+    a few percent of its pixels to keep, too small a share of the loss for a tiny model to learn to
+    keep them (docs/tiny-models.md, "Background swaps").
 
     ``dropped_image_weight`` (1 = InstructPix2Pix's plain MSE) scales the loss of the samples whose
     image was dropped. Why it exists: a model trained from scratch has no text-to-image prior, so
@@ -73,6 +96,7 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
     """
     latents = vae.encode(target).latent_dist.sample(generator=generator) * vae.config.scaling_factor
     image_latents = vae.encode(source).latent_dist.mode()
+    kept = kept_latent_mask(vae, source, target, latents.shape) if kept_weight != 1.0 else None
     noise = torch.randn(latents.shape, generator=generator, device="cpu").to(latents)
     bsz = latents.shape[0]
     if timestep_weights is None:
@@ -96,9 +120,13 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
         goal = latents
     else:
         raise ValueError(f"unsupported prediction_type {kind!r}")
-    if dropped_image_weight == 1.0:
+    if dropped_image_weight == 1.0 and kept is None:
         return F.mse_loss(pred.float(), goal.float())
-    per_sample = F.mse_loss(pred.float(), goal.float(), reduction="none").mean(dim=(1, 2, 3))
+    err = F.mse_loss(pred.float(), goal.float(), reduction="none")
+    if kept is not None:
+        w = 1.0 + (kept_weight - 1.0) * kept.to(err)
+        err = err * (w / w.mean(dim=(1, 2, 3), keepdim=True))
+    per_sample = err.mean(dim=(1, 2, 3))
     weights = torch.where(dropped_image, dropped_image_weight, 1.0).to(per_sample)
     return (per_sample * weights).mean()
 

@@ -324,6 +324,8 @@ def test_unknown_recipe_override_is_refused_before_training(tmp_path):
         train(output_dir=str(tmp_path), recipe_overrides={"category_weights": {"backgrond": 4}})
     with pytest.raises(ValueError, match="every weight must be a number >= 0"):
         train(output_dir=str(tmp_path), recipe_overrides={"category_weights": {"background": -1}})
+    with pytest.raises(ValueError, match="kept_weight must be > 0"):
+        train(output_dir=str(tmp_path), recipe_overrides={"kept_weight": 0})
     from benchmark.datasets.synth import CATEGORIES
 
     with pytest.raises(ValueError, match="at least one category must weigh more than 0"):

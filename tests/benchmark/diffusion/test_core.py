@@ -13,7 +13,8 @@ from _helpers import needs_cuda
 from benchmark.diffusion.autoencoders import PixelUnshuffleAutoencoder
 from benchmark.diffusion.sampling import edit_images
 from benchmark.diffusion.text import tiny_clip_text_config, tokenize, train_tokenizer
-from benchmark.diffusion.training import conditioning_dropout, diffusion_loss, timestep_bias_weights
+from benchmark.diffusion.training import (conditioning_dropout, diffusion_loss, kept_latent_mask,
+                                          timestep_bias_weights)
 from benchmark.diffusion.unet import expand_conv_in
 
 PROMPTS = ["make the red circle blue", "remove the square", "brighten the image", ""]
@@ -105,6 +106,51 @@ def test_dropped_image_weight_scales_only_the_image_dropped_samples():
     for w in (0.0, 0.1):
         want = float(torch.where(dropped, w, 1.0).mul(per_sample).mean())
         assert loss(w) == pytest.approx(want, rel=1e-6)
+
+
+def test_kept_latent_mask_is_exact_per_element_for_pixel_unshuffle_and_per_cell_otherwise():
+    src = torch.rand(2, 3, 16, 16) * 2 - 1
+    tgt = src.clone()
+    tgt[0, 1, 5, 6] += 0.5  # one channel of one pixel changed in sample 0
+    ae = PixelUnshuffleAutoencoder(factor=4)
+    kept = kept_latent_mask(ae, src, tgt, (2, 48, 4, 4))
+    changed = ae.encode((tgt != src).float()).latent_dist.mode()  # where that pixel lands
+    assert kept.shape == (2, 48, 4, 4) and int((kept == 0).sum()) == 1
+    assert torch.equal(kept, 1 - changed)
+    cells = kept_latent_mask(None, src, tgt, (2, 4, 4, 4))  # a convolutional VAE's 4-channel latents
+    assert cells.shape == (2, 4, 4, 4) and bool((cells[1] == 1).all())
+    assert bool((cells[0, :, 1, 1] == 0).all()) and int((cells[0] == 0).sum()) == 4
+    tgt[1] += 1e-4  # below the tolerance: still kept
+    assert bool((kept_latent_mask(ae, src, tgt, (2, 48, 4, 4))[1] == 1).all())
+
+
+def test_kept_weight_reweights_within_a_sample_and_keeps_its_total():
+    from diffusers import DDPMScheduler
+
+    torch.manual_seed(0)
+    n = 4
+    ae, sched = PixelUnshuffleAutoencoder(factor=4), DDPMScheduler(prediction_type="sample")
+    src = torch.rand(n, 3, 32, 32) * 2 - 1
+    tgt = src.clone()
+    tgt[:, :, :8] = torch.rand(n, 3, 8, 32) * 2 - 1  # top quarter edited, the rest kept
+    cond = torch.randn(n, 3, 8)
+    miss = torch.zeros(n, 3, 32, 32)
+
+    def unet(x, t, encoder_hidden_states, return_dict=False):  # off by `miss` (pixel space)
+        return (ae.encode(tgt + miss).latent_dist.mode(),)
+
+    def loss(w):
+        return float(diffusion_loss(unet, ae, sched, src, tgt, cond, torch.zeros(1, 3, 8),
+                                    torch.Generator().manual_seed(1), dropout_p=0.0, kept_weight=w))
+
+    miss.fill_(0.1)  # the same error everywhere: any renormalised weighting gives the plain loss
+    assert loss(5.0) == pytest.approx(loss(1.0), rel=1e-6)
+    miss.zero_()
+    miss[:, :, 8:] = 0.1  # errors on kept pixels only: they weigh 5 / (0.25 + 0.75 * 5) = 1.25x
+    assert loss(5.0) == pytest.approx(1.25 * loss(1.0), rel=1e-5)
+    miss.zero_()
+    miss[:, :, :8] = 0.1  # errors on edited pixels only: 1 / 4 = 0.25x
+    assert loss(5.0) == pytest.approx(0.25 * loss(1.0), rel=1e-5)
 
 
 def test_timestep_bias_weights_follow_the_sdxl_script_convention():
