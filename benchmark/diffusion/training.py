@@ -83,11 +83,12 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
     """One InstructPix2Pix loss on a batch (images B x 3 x H x W in [-1, 1]); timesteps uniform, or
     drawn from ``timestep_weights`` (see ``timestep_bias_weights``).
 
-    ``kept_weight`` (1 = the plain MSE) weighs the latent elements the edit leaves unchanged
-    (``kept_latent_mask``) that many times the changed ones, renormalised so each sample keeps its
-    total weight. Why it exists: an edit that changes most of the image (a background swap) leaves
-    a few percent of its pixels to keep, too small a share of the loss for a tiny model to learn to
-    keep them (docs/tiny-models.md, "Background swaps").
+    ``kept_weight`` (1 = the plain MSE): in a sample whose edit changes most of its latent
+    elements, the elements it leaves unchanged (``kept_latent_mask``) weigh that many times the
+    changed ones, renormalised so the sample keeps its total weight; samples that keep most of the
+    image are left as they are. Why it exists: a background swap keeps a few percent of its pixels
+    (the objects), too small a share of the loss for a tiny model to learn to keep them
+    (docs/tiny-models.md, "Background swaps").
 
     ``dropped_image_weight`` (1 = InstructPix2Pix's plain MSE) scales the loss of the samples whose
     image was dropped. Why it exists: a model trained from scratch has no text-to-image prior, so
@@ -124,7 +125,10 @@ def diffusion_loss(unet, vae, noise_scheduler, source: torch.Tensor, target: tor
         return F.mse_loss(pred.float(), goal.float())
     err = F.mse_loss(pred.float(), goal.float(), reduction="none")
     if kept is not None:
-        w = 1.0 + (kept_weight - 1.0) * kept.to(err)
+        # only where the edit changes most of the image: weighting every sample's kept elements
+        # made local edits too timid (docs/tiny-models.md, "Background swaps")
+        mostly_changed = (kept.mean(dim=(1, 2, 3), keepdim=True) < 0.5).to(err)
+        w = 1.0 + (kept_weight - 1.0) * kept.to(err) * mostly_changed
         err = err * (w / w.mean(dim=(1, 2, 3), keepdim=True))
     per_sample = err.mean(dim=(1, 2, 3))
     weights = torch.where(dropped_image, dropped_image_weight, 1.0).to(per_sample)

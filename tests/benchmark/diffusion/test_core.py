@@ -124,7 +124,7 @@ def test_kept_latent_mask_is_exact_per_element_for_pixel_unshuffle_and_per_cell_
     assert bool((kept_latent_mask(ae, src, tgt, (2, 48, 4, 4))[1] == 1).all())
 
 
-def test_kept_weight_reweights_within_a_sample_and_keeps_its_total():
+def test_kept_weight_reweights_mostly_changed_samples_and_keeps_their_total():
     from diffusers import DDPMScheduler
 
     torch.manual_seed(0)
@@ -132,7 +132,7 @@ def test_kept_weight_reweights_within_a_sample_and_keeps_its_total():
     ae, sched = PixelUnshuffleAutoencoder(factor=4), DDPMScheduler(prediction_type="sample")
     src = torch.rand(n, 3, 32, 32) * 2 - 1
     tgt = src.clone()
-    tgt[:, :, :8] = torch.rand(n, 3, 8, 32) * 2 - 1  # top quarter edited, the rest kept
+    tgt[:, :, 8:] += 0.5  # three quarters edited, the top quarter kept
     cond = torch.randn(n, 3, 8)
     miss = torch.zeros(n, 3, 32, 32)
 
@@ -146,11 +146,15 @@ def test_kept_weight_reweights_within_a_sample_and_keeps_its_total():
     miss.fill_(0.1)  # the same error everywhere: any renormalised weighting gives the plain loss
     assert loss(5.0) == pytest.approx(loss(1.0), rel=1e-6)
     miss.zero_()
-    miss[:, :, 8:] = 0.1  # errors on kept pixels only: they weigh 5 / (0.25 + 0.75 * 5) = 1.25x
-    assert loss(5.0) == pytest.approx(1.25 * loss(1.0), rel=1e-5)
+    miss[:, :, :8] = 0.1  # errors on kept pixels only: they weigh 5 / (0.75 + 0.25 * 5) = 2.5x
+    assert loss(5.0) == pytest.approx(2.5 * loss(1.0), rel=1e-5)
     miss.zero_()
-    miss[:, :, :8] = 0.1  # errors on edited pixels only: 1 / 4 = 0.25x
-    assert loss(5.0) == pytest.approx(0.25 * loss(1.0), rel=1e-5)
+    miss[:, :, 8:] = 0.1  # errors on edited pixels only: 1 / 2 = 0.5x
+    assert loss(5.0) == pytest.approx(0.5 * loss(1.0), rel=1e-5)
+    tgt[:, :, 8:24] = src[:, :, 8:24]  # now a quarter edited, most kept: left as it is
+    miss.zero_()
+    miss[:, :, :8] = 0.1
+    assert loss(5.0) == pytest.approx(loss(1.0), rel=1e-6)
 
 
 def test_timestep_bias_weights_follow_the_sdxl_script_convention():
