@@ -22,6 +22,7 @@ from baselines.instruct_pix2pix import InstructPix2Pix
 from benchmark.api import EditRequest
 from benchmark.datasets import synth
 from benchmark.diffusion.sampling import images_to_tensor
+from benchmark.metrics.masked_l1 import mask_region, masked_l1
 
 p = argparse.ArgumentParser()
 p.add_argument("checkpoint", nargs="?", default=None, help="default: the shipped tiny checkpoint")
@@ -34,30 +35,32 @@ torch.set_num_threads(a.threads)
 model = InstructPix2Pix(checkpoint=a.checkpoint)
 if model.scheduler_config.get("prediction_type") != "sample":
     raise SystemExit("needs an x0-predicting (prediction_type='sample') checkpoint")
-swaps = [s for s in (synth.generate("evr", "val", i, size=64)[-1] for i in range(a.n))
+res = model.resolution
+swaps = [s for s in (synth.generate("evr", "val", i, size=res)[-1] for i in range(a.n))
          if s.category == "background"]
-background = np.stack([np.asarray(s.mask.convert("L")) > 127 for s in swaps])
-target = np.stack([np.asarray(s.target.convert("RGB"), np.float32) / 255 for s in swaps])
+background = torch.stack([mask_region(s.mask, (res, res)) for s in swaps])
+src, tgt = (images_to_tensor([getattr(s, k) for s in swaps], res) for k in ("source", "target"))
+tgt01 = tgt / 2 + 0.5
 
 
-def objects_and_background(err: np.ndarray) -> tuple[float, float]:
-    """Per-sample means over the objects (outside the mask) and the background, averaged."""
-    return (float(np.mean([e[~m].mean() for e, m in zip(err, background)])),
-            float(np.mean([e[m].mean() for e, m in zip(err, background)])))
+def objects_and_background(images01: torch.Tensor) -> tuple[float, float]:
+    """The metric suite's l1_out_mask (the objects) and l1_in_mask (the background) against the
+    targets, averaged over the swaps."""
+    return (float(masked_l1(images01, tgt01, ~background).mean()),
+            float(masked_l1(images01, tgt01, background).mean()))
 
 
 print(f"{len(swaps)} background swaps among the first {a.n} synth-evr validation samples, seed 0")
 for name, (av, ax, phi) in {"protocol (αV 1.5, αX 7.5)": (1.5, 7.5, model.guidance_rescale),
                             "unguided": (1.0, 1.0, 0.0)}.items():
     settings = dict(steps=20, image_guidance_scale=av, text_guidance_scale=ax, guidance_rescale=phi)
-    out = np.stack([np.asarray(r.image, np.float32) for r in
-                    model.edit([EditRequest(sample=s, seed=0, settings=settings) for s in swaps])])
-    obj, bg = objects_and_background(np.abs(out - target).mean(-1))
+    out = torch.stack([torch.from_numpy(np.asarray(r.image, np.float32)).permute(2, 0, 1) for r in
+                       model.edit([EditRequest(sample=s, seed=0, settings=settings) for s in swaps])])
+    obj, bg = objects_and_background(out)
     print(f"edit, {name}: l1_out_mask (objects) {obj:.4f}  l1_in_mask (background) {bg:.4f}")
 
 scheduler = DDPMScheduler(**model.manifest["config"]["scheduler"])
 sf = model.vae.config.scaling_factor
-src, tgt = images_to_tensor([s.source for s in swaps], 64), images_to_tensor([s.target for s in swaps], 64)
 gen = torch.Generator().manual_seed(0)
 with torch.no_grad():
     cond = model.encode_text([s.instruction for s in swaps])
@@ -68,5 +71,5 @@ with torch.no_grad():
         noisy = scheduler.add_noise(target_latents, torch.randn(target_latents.shape, generator=gen), steps)
         x0 = model.unet(torch.cat([noisy, source_latents], 1), steps, encoder_hidden_states=cond)[0]
         image = model.vae.decode(x0 / sf, return_dict=False)[0].clamp(-1, 1)
-        obj, bg = objects_and_background(((image - tgt).abs() / 2).mean(1).numpy())
+        obj, bg = objects_and_background(image / 2 + 0.5)
         print(f"x0 prediction, t = {t:4d}: objects {obj:.4f}  background {bg:.4f}")
