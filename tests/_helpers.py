@@ -112,3 +112,18 @@ def tiny_sd_folder(root, texts):
     DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
                   prediction_type="epsilon").save_pretrained(root / "scheduler")
     return root
+
+
+def import_script(name: str):
+    """The module of ``scripts/<name>.py`` (scripts/ is not a package; it is on sys.path only
+    while importing, as when the script runs)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(scripts)

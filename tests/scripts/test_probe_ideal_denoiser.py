@@ -1,22 +1,13 @@
 """scripts/probe_ideal_denoiser.py: the exact posterior-mean denoiser behind docs/tiny-models.md's
 "What an ideal denoiser scores" table."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import torch
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from _helpers import import_script
 
 
 def _probe():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        return importlib.import_module("probe_ideal_denoiser")
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    return import_script("probe_ideal_denoiser")
 
 
 def test_posterior_mean_is_the_prior_mean_at_pure_noise_and_the_candidate_at_low_noise():
