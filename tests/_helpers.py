@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,10 +120,6 @@ def tiny_sd_folder(root, texts):
 def import_script(name: str):
     """The module of ``scripts/<name>.py`` (scripts/ is not a package; it is on sys.path only
     while importing, as when the script runs)."""
-    import importlib
-    import sys
-    from pathlib import Path
-
     scripts = str(Path(__file__).resolve().parents[1] / "scripts")
     sys.path.insert(0, scripts)
     try:
