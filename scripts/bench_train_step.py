@@ -27,7 +27,8 @@ def main(argv=None) -> None:
     if args.steps < 1 or args.batch_size < 1:
         ap.error("--steps and --batch-size must be positive")
 
-    from baselines.instruct_pix2pix import TINY, _synth_batches, build_tiny_components
+    from baselines.instruct_pix2pix import (TINY, TINY_RECIPE, _synth_batches,
+                                            build_tiny_components)
     from benchmark.diffusion.text import synth_corpus, tokenize, train_tokenizer
     from benchmark.diffusion.training import diffusion_loss
     from benchmark.diffusion.unet import SourceResidualUNet
@@ -39,7 +40,7 @@ def main(argv=None) -> None:
     vae.register_to_config(scaling_factor=1.0)
     unet = SourceResidualUNet(unet, vae.config.latent_channels, 1.0)
     params = list(unet.parameters()) + list(text_encoder.parameters())
-    optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2)
+    optimizer = torch.optim.AdamW(params, lr=TINY_RECIPE["learning_rate"], weight_decay=1e-2)
 
     batches = _synth_batches(args.batch_size, 0, args.resolution)
     t = time.perf_counter()
@@ -55,7 +56,8 @@ def main(argv=None) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.mode.endswith("bf16")):
             cond = text_encoder(tokenize(tokenizer, texts))[0]
             null = text_encoder(null_ids)[0]
-            loss = diffusion_loss(step_unet, vae, scheduler, src, tgt, cond, null, gen, 0.05)
+            loss = diffusion_loss(step_unet, vae, scheduler, src, tgt, cond, null, gen,
+                                  TINY_RECIPE["conditioning_dropout"])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
